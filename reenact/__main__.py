@@ -1,0 +1,3 @@
+from reenact.cli.main import main
+
+main()

@@ -1,0 +1,35 @@
+"""Shared CLI plumbing: one-line errors with exit code 1, the console."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+
+import typer
+from rich.console import Console
+
+from reenact.errors import ReenactError
+
+console = Console(stderr=True, highlight=False)
+
+
+@contextlib.contextmanager
+def user_errors():
+    """Turn ReenactError (and Ctrl-C) into one red line on stderr and exit code 1; never a traceback."""
+    try:
+        yield
+    except ReenactError as exc:
+        console.print(f"[bold red]error:[/] {exc}", soft_wrap=True)
+        raise typer.Exit(1) from None
+    except KeyboardInterrupt:
+        console.print("[bold red]interrupted[/]: no output was written")
+        raise typer.Exit(130) from None
+
+
+def quiet_native_logs() -> None:
+    """MediaPipe / TFLite write INFO lines to stderr from C++; keep them off the user's terminal."""
+    import os
+
+    os.environ.setdefault("GLOG_minloglevel", "2")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    sys.stderr.flush()

@@ -1,0 +1,36 @@
+"""The `reenact` Typer app. Only commands that work are registered."""
+
+from __future__ import annotations
+
+import typer
+
+from reenact import __version__
+from reenact.cli.drive import drive_command
+from reenact.cli.weights import weights_command
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="One-shot face reenactment (Progressive Warping Module, BMVC 2022).")
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"reenact {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                       help="Print the version and exit.")) -> None:
+    """One-shot face reenactment."""
+
+
+app.command("drive")(drive_command)
+app.command("weights")(weights_command)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

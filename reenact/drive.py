@@ -1,0 +1,243 @@
+"""The reenactment pipeline: source photo + driving video -> video (DESIGN §2.7).
+
+Small functions, one concern each: prepare the source, stream driver fits, render and warp a batch,
+compose frames. Memory is constant in the driver's length: frames stream through in batches.
+
+Face handling: a source with no face is an error; with several, the largest is used unless
+``face_index`` picks another (0 = largest). Driver frames without a face hold the last fit; frames
+before the first detection use the first one; a driver with no face in any frame is an error.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+import torch
+
+from reenact import weights
+from reenact.errors import BadInputError, DeviceError, NoFaceError
+from reenact.face.crop import CropBox, warp_crop
+from reenact.face.fit import FaceFit
+from reenact.face.mediapipe_backend import Detection, MediaPipeFaces, fit_in_crop
+from reenact.face.landmarks68 import mediapipe_to_68
+from reenact.face.mesh import topology
+from reenact.face.motion import FitSmoother, transfer
+from reenact.face.smoothing import OneEuro
+from reenact.io import VideoReader, VideoWriter, atomic_output, read_image
+from reenact.io.video import check_output
+
+FACE_MODELS = ("mediapipe",)
+
+
+@dataclass
+class DriveOptions:
+    """Options of :func:`drive`; the CLI maps its flags one to one."""
+
+    size: int = 256
+    relative: bool = True
+    paste_back: bool = False
+    side_by_side: bool = False
+    face_index: int | None = None
+    face_model: str = "mediapipe"
+    device: str = "auto"
+    force: bool = False
+    batch: int = 8
+    smooth: bool = True
+    weights_dir: str | None = None
+    loops: int = 1  # replay the driver this many times (benchmarks)
+
+
+@dataclass
+class DriveSummary:
+    output: Path
+    frames: int
+    seconds: float
+    frames_without_face: int
+    mode: str
+    audio: bool
+    size: tuple[int, int] = field(default=(0, 0))
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.seconds if self.seconds > 0 else 0.0
+
+
+def resolve_device(name: str) -> torch.device:
+    """'auto' -> cuda if available else cpu; 'cuda' without a GPU raises DeviceError."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise DeviceError("--device cuda: no CUDA device is available (use --device cpu)")
+    if name != "cpu" and not name.startswith("cuda"):
+        raise DeviceError(f"--device {name}: expected auto, cpu or cuda")
+    return torch.device(name)
+
+
+@dataclass
+class Source:
+    image: np.ndarray  # (H, W, 3) uint8, full resolution
+    crop: np.ndarray  # (S, S, 3) uint8
+    affine: np.ndarray  # image -> crop
+    fit: FaceFit
+
+
+def prepare_source(path: Path, faces: MediaPipeFaces, size: int, face_index: int | None) -> Source:
+    image = read_image(path)
+    dets = faces.detect(image)
+    if not dets:
+        raise NoFaceError(f"{path}: no face found in the source image")
+    idx = 0 if face_index is None else face_index
+    if not 0 <= idx < len(dets):
+        raise BadInputError(f"{path}: --face-index {idx} out of range, {len(dets)} face(s) found")
+    affine = CropBox.from_landmarks(mediapipe_to_68(dets[idx].points)).affine(size)
+    return Source(image, warp_crop(image, affine, size), affine, fit_in_crop(dets[idx], affine))
+
+
+def find_first_face(reader: VideoReader, model: Path) -> tuple[int, Detection]:
+    """Index and detection of the driver's first frame with a face; NoFaceError if there is none."""
+    with MediaPipeFaces(model) as faces:
+        for i, frame in enumerate(reader):
+            dets = faces.detect(frame, search=False)
+            if dets:
+                return i, max(dets, key=lambda d: d.area)
+    raise NoFaceError(f"{reader.info.path}: no face in any frame of the driving video")
+
+
+def driver_fits(reader: VideoReader, model: Path, size: int, first: tuple[int, Detection], smooth: bool,
+                stats: dict) -> Iterator[tuple[np.ndarray, np.ndarray, FaceFit]]:
+    """Yield (frame, driver crop, smoothed fit) per driver frame; misses hold the last fit."""
+    box_filter = OneEuro(min_cutoff=0.05, beta=0.05)
+    fit_filter = FitSmoother() if smooth else None
+    first_idx, first_det = first
+    box = CropBox.from_landmarks(mediapipe_to_68(first_det.points))
+    last = fit_in_crop(first_det, box.affine(size))
+    fps = reader.info.fps
+    with MediaPipeFaces(model, video=True) as faces:
+        for i, frame in enumerate(reader):
+            dets = faces.track(frame, int(i * 1000 / fps))
+            if dets:
+                raw = CropBox.from_landmarks(mediapipe_to_68(dets[0].points))
+                box = CropBox(*box_filter(raw.as_array(), float(i)))
+                fit = fit_in_crop(dets[0], box.affine(size))
+                last = fit_filter(fit, float(i)) if fit_filter else fit
+            elif i >= first_idx:
+                stats["missing"] += 1
+            yield frame, warp_crop(frame, box.affine(size), size), last
+
+
+class GeometricWarp:
+    """No checkpoint: warp the source by the rendered 3D displacement, extended beyond the face."""
+
+    name = "geometric warp"
+
+    def __init__(self, source: Source, device: torch.device, paste_back: bool):
+        self.device, self.paste_back, self.source = device, paste_back, source
+        self.faces = torch.as_tensor(topology(source.fit.topology), device=device)
+        self.src_verts = torch.as_tensor(source.fit.vertices, device=device)[None]
+        img = source.image if paste_back else source.crop
+        self.src = torch.as_tensor(img, device=device).permute(2, 0, 1)[None].float() / 255
+
+    @torch.no_grad()
+    def __call__(self, fits: list[FaceFit]) -> np.ndarray:
+        """(B, H, W, 3) uint8 output frames for a batch of transferred fits."""
+        from reenact.render.guidance import geom_disp
+        from reenact.render.paste import warp_full_frame
+        from reenact.render.warp import backward_warp, extend_flow
+
+        verts = torch.as_tensor(np.stack([f.vertices for f in fits]), device=self.device)
+        size = self.source.crop.shape[0]
+        flow, mask = geom_disp(self.src_verts.expand(len(fits), -1, -1), verts, self.faces, size)
+        flow = extend_flow(flow, mask)
+        if self.paste_back:
+            out = warp_full_frame(self.src, flow, self.source.affine)
+        else:
+            out = backward_warp(self.src.expand(len(fits), -1, -1, -1), flow)
+        return (out.clamp(0, 1) * 255 + 0.5).to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+
+
+def _even(frame: np.ndarray) -> np.ndarray:
+    """Pad by one replicated row/column where needed: H.264 (yuv420p) needs even sizes."""
+    h, w = frame.shape[:2]
+    return np.pad(frame, ((0, h % 2), (0, w % 2), (0, 0)), mode="edge") if h % 2 or w % 2 else frame
+
+
+def _fit_height(img: np.ndarray, height: int) -> np.ndarray:
+    import cv2
+
+    if img.shape[0] == height:
+        return img
+    width = max(2, round(img.shape[1] * height / img.shape[0]))
+    return cv2.resize(img, (width, height), interpolation=cv2.INTER_AREA)
+
+
+def compose(out: np.ndarray, source_panel: np.ndarray, driver_panel: np.ndarray, side_by_side: bool) -> np.ndarray:
+    """The output frame: the result alone, or [source | driver | result] at the result's height."""
+    if side_by_side:
+        h = out.shape[0]
+        out = np.concatenate([_fit_height(source_panel, h), _fit_height(driver_panel, h), out], axis=1)
+    return _even(out)
+
+
+def drive(source: str | Path, driver: str | Path, output: str | Path, opts: DriveOptions | None = None,
+          progress: Callable[[int, int], None] | None = None,
+          notify: Callable[[str], None] | None = None) -> DriveSummary:
+    """Reenact ``source`` with ``driver`` into ``output`` (mp4). See the module docstring."""
+    opts = opts or DriveOptions()
+    notify = notify or (lambda msg: None)
+    source, driver, output = Path(source), Path(driver), Path(output)
+    if opts.face_model not in FACE_MODELS:
+        raise BadInputError(f"--face-model {opts.face_model}: available: {', '.join(FACE_MODELS)}")
+    if opts.size not in (256, 512):
+        raise BadInputError(f"--size {opts.size}: expected 256 or 512")
+    check_output(output, opts.force)
+    device = resolve_device(opts.device)
+    model = weights.resolve("mediapipe_face_landmarker", opts.weights_dir)
+    reader = VideoReader(driver, loops=opts.loops)
+    with MediaPipeFaces(model, num_faces=8) as faces:
+        src = prepare_source(source, faces, opts.size, opts.face_index)
+    first = find_first_face(VideoReader(driver), model)
+    engine = GeometricWarp(src, device, opts.paste_back)
+    notify(f"No --checkpoint given: using the {engine.name} (rendered 3D displacement, no network).")
+    stats = {"missing": first[0]}
+    total = reader.info.n_frames * opts.loops
+    src_panel = src.image if opts.paste_back else src.crop
+    start = time.perf_counter()
+    n = 0
+    reference: FaceFit | None = None
+    with atomic_output(output, opts.force) as tmp:
+        writer = None
+        stream = driver_fits(reader, model, opts.size, first, opts.smooth, stats)
+        for item in _batched(stream, opts.batch):
+            reference = reference or item[0][2]
+            fits = [transfer(src.fit, fit, reference, opts.relative) for _, _, fit in item]
+            frames = engine(fits)
+            for (frame, dcrop, _), out in zip(item, frames):
+                panel = frame if opts.paste_back else dcrop
+                composed = compose(out, src_panel, panel, opts.side_by_side)
+                if writer is None:
+                    writer = VideoWriter(tmp, composed.shape[1::-1], reader.info.fps, audio_from=reader.info)
+                writer.write(composed)
+                n += 1
+            if progress:
+                progress(n, max(total, n))
+        if writer is None:
+            raise BadInputError(f"{driver}: no frames could be decoded")
+        writer.close()
+    seconds = time.perf_counter() - start
+    return DriveSummary(output, n, seconds, stats["missing"], engine.name, bool(reader.info.audio_codec),
+                        writer.size)
+
+
+def _batched(it, n: int):
+    batch = []
+    for x in it:
+        batch.append(x)
+        if len(batch) == n:
+            yield batch
+            batch = []
+    if batch:
+        yield batch

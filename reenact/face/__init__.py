@@ -1,0 +1,1 @@
+"""Face detection, landmarks, crops, 3D fits (FaceFit), smoothing and motion transfer."""

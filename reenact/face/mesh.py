@@ -1,0 +1,34 @@
+"""Topologies: triangles and canonical shapes, stored as package data."""
+
+from __future__ import annotations
+
+import functools
+from importlib import resources
+
+import numpy as np
+
+MEDIAPIPE = "mediapipe468"
+
+# MediaPipe canonical space is y up, z toward the viewer; FaceFit space is y down, z away.
+CANONICAL_TO_IMAGE = np.array([1.0, -1.0, -1.0], np.float32)
+
+
+@functools.lru_cache(maxsize=None)
+def _canonical_npz() -> dict[str, np.ndarray]:
+    with resources.files("reenact.face.data").joinpath("canonical_mesh.npz").open("rb") as f:
+        data = np.load(f)
+        return {k: data[k] for k in data.files}
+
+
+def topology(name: str = MEDIAPIPE) -> np.ndarray:
+    """(F, 3) int64 triangles of ``name``. Front faces have a negative z-cross in y-down image space."""
+    if name != MEDIAPIPE:
+        raise KeyError(f"unknown topology {name!r}")
+    return _canonical_npz()["triangles"].astype(np.int64)
+
+
+def canonical_vertices(name: str = MEDIAPIPE) -> np.ndarray:
+    """(V, 3) canonical vertices in FaceFit orientation (y down, z away), MediaPipe's units (cm)."""
+    if name != MEDIAPIPE:
+        raise KeyError(f"unknown topology {name!r}")
+    return _canonical_npz()["vertices"] * CANONICAL_TO_IMAGE

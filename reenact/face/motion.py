@@ -1,0 +1,65 @@
+"""Motion transfer: the source's face with the driver's head motion and expression (DESIGN §2.2).
+
+The built-in backend does not separate identity from expression, so expression always moves as
+*offsets*: the driver's canonical (pose-free) shape at frame t minus its shape at the reference
+frame, added to the source's canonical shape.
+
+* relative (default): rotation, scale and translation also change relative to the reference frame,
+  applied on top of the source's own placement:
+      R = R_d(t) R_d(ref)^T R_s,   s = s_s · s_d(t) / s_d(ref),   T = T_s + (T_d(t) - T_d(ref)) · s_s / s_d(ref)
+* absolute: the driver's own rotation, scale and translation in its crop are used as they are
+  (the authors' demo copies the driver's pose and camera); expression still moves as offsets.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from reenact.face.fit import FaceFit
+
+
+def transfer(source: FaceFit, driver: FaceFit, reference: FaceFit, relative: bool = True) -> FaceFit:
+    """The source face posed and animated by ``driver``; ``reference`` is the driver's reference frame."""
+    canonical = source.canonical + (driver.canonical - reference.canonical)
+    if relative:
+        rotation = driver.rotation @ reference.rotation.T @ source.rotation
+        scale = source.scale * driver.scale / reference.scale
+        translation = source.translation + (driver.translation - reference.translation) * source.scale / reference.scale
+    else:
+        rotation, scale, translation = driver.rotation, driver.scale, driver.translation
+    out = source.with_geometry(canonical, rotation, scale, translation)
+    return _with_driver_codes(out, driver)
+
+
+def _with_driver_codes(fit: FaceFit, driver: FaceFit) -> FaceFit:
+    from dataclasses import replace
+
+    return replace(fit, expression=driver.expression, pose=driver.pose)
+
+
+class FitSmoother:
+    """One-Euro smoothing of a stream of fits: canonical shape, rotation, scale, translation, codes.
+
+    Rotations are filtered element-wise and projected back onto SO(3) (SVD), which is accurate for
+    the small frame-to-frame changes of a head.
+    """
+
+    def __init__(self, min_cutoff: float = 0.5, beta: float = 0.0):
+        from reenact.face.smoothing import OneEuro
+
+        self._filter = OneEuro(min_cutoff, beta)
+
+    def __call__(self, fit: FaceFit, t: float) -> FaceFit:
+        from dataclasses import replace
+
+        n = fit.canonical.size
+        flat = np.concatenate([fit.canonical.ravel(), fit.rotation.ravel(), [fit.scale], fit.translation,
+                               fit.expression, fit.pose])
+        sm = self._filter(flat, t)
+        canonical = sm[:n].reshape(fit.canonical.shape)
+        u, _, vt = np.linalg.svd(sm[n:n + 9].reshape(3, 3))
+        rotation = u @ np.diag([1.0, 1.0, np.linalg.det(u @ vt)]) @ vt
+        scale, translation = sm[n + 9], sm[n + 10:n + 13]
+        e = len(fit.expression)
+        out = fit.with_geometry(canonical, rotation, scale, translation)
+        return replace(out, expression=sm[n + 13:n + 13 + e].astype(np.float32), pose=sm[n + 13 + e:])

@@ -1,0 +1,37 @@
+"""Still-image reading: EXIF orientation honoured, RGBA and grayscale converted to RGB."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from reenact.errors import BadInputError
+
+
+def read_image(path: str | Path) -> np.ndarray:
+    """Read ``path`` as an (H, W, 3) uint8 RGB array.
+
+    EXIF orientation is applied. Grayscale and palette images become RGB; an alpha channel is
+    composited over white (a transparent background reads as white, not black).
+    """
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
+    path = Path(path)
+    if not path.is_file():
+        raise BadInputError(f"{path}: file not found")
+    if path.stat().st_size == 0:
+        raise BadInputError(f"{path}: file is empty")
+    try:
+        with Image.open(path) as im:
+            im = ImageOps.exif_transpose(im)
+            if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
+                rgba = im.convert("RGBA")
+                canvas = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+                im = Image.alpha_composite(canvas, rgba)
+            rgb = np.asarray(im.convert("RGB"))
+    except (UnidentifiedImageError, OSError, ValueError) as exc:
+        raise BadInputError(f"{path}: not a readable image ({exc.__class__.__name__})") from None
+    if rgb.ndim != 3 or min(rgb.shape[:2]) < 16:
+        raise BadInputError(f"{path}: image is too small ({rgb.shape[1]}x{rgb.shape[0]})")
+    return np.ascontiguousarray(rgb)

@@ -1,0 +1,1 @@
+"""Pure-torch rendering: rasterizer, guidance maps, geometric warp."""

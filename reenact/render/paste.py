@@ -1,0 +1,61 @@
+"""Paste-back: apply a crop-space flow to the full-resolution source image.
+
+Rather than resampling the animated 256² crop back into the frame (which would blur a large
+source), the crop's flow is carried into image space and the **original** image is warped once:
+for an image pixel p, q = A p is its crop position, the flow there (times a feathered mask that
+falls to 0 at the crop border) moves it to q', and the pixel takes the image's colour at A⁻¹ q'.
+Pixels outside the crop's bounding box are copied unchanged.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+
+def feather_mask(size: int, margin: float = 0.08, device=None) -> torch.Tensor:
+    """(1, 1, size, size): 1 inside, a cosine ramp to 0 over the outer ``margin`` of the crop."""
+    t = (torch.arange(size, device=device, dtype=torch.float32) + 0.5) / size
+    d = torch.minimum(t, 1 - t) / margin
+    ramp = 0.5 - 0.5 * torch.cos(torch.pi * d.clamp(0, 1))
+    return (ramp[:, None] * ramp[None, :]).view(1, 1, size, size)
+
+
+def crop_bounds(affine: np.ndarray, size: int, shape: tuple[int, int]) -> tuple[int, int, int, int]:
+    """Integer image box (x0, y0, x1, y1) covering the crop of ``affine``, clipped to ``shape`` (H, W)."""
+    inv = np.linalg.inv(np.vstack([affine, [0, 0, 1]]))[:2]
+    corners = np.array([[0, 0], [size, 0], [0, size], [size, size]], np.float64) @ inv[:, :2].T + inv[:, 2]
+    x0, y0 = np.floor(corners.min(0)).astype(int)
+    x1, y1 = np.ceil(corners.max(0)).astype(int)
+    h, w = shape
+    return max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
+
+
+def warp_full_frame(image: torch.Tensor, flow: torch.Tensor, affine: np.ndarray) -> torch.Tensor:
+    """Warp ``image`` (1, 3, H, W) float by the crop-space ``flow`` (B, 2, S, S) -> (B, 3, H, W).
+
+    ``affine`` maps image to crop coordinates (continuous pixels).
+    """
+    b, _, s, _ = flow.shape
+    _, _, h, w = image.shape
+    out = image.expand(b, -1, -1, -1).clone()
+    x0, y0, x1, y1 = crop_bounds(affine, s, (h, w))
+    if x1 <= x0 or y1 <= y0:
+        return out
+    dev, dt = flow.device, flow.dtype
+    a = torch.as_tensor(affine, dtype=dt, device=dev)
+    ys, xs = torch.meshgrid(torch.arange(y0, y1, device=dev, dtype=dt) + 0.5,
+                            torch.arange(x0, x1, device=dev, dtype=dt) + 0.5, indexing="ij")
+    p = torch.stack([xs, ys], -1)  # (h', w', 2) image pixel centres
+    q = p @ a[:, :2].T + a[:, 2]  # crop coordinates
+    qn = (q * (2.0 / s) - 1).expand(b, -1, -1, -1)  # (B, h', w', 2) normalized crop coords
+    weighted = flow * feather_mask(s, device=dev).to(dt)
+    f = F.grid_sample(weighted, qn, mode="bilinear", padding_mode="zeros", align_corners=False)
+    src_q = q + f.permute(0, 2, 3, 1) * (s / 2.0)  # (B, h', w', 2)
+    inv = torch.linalg.inv(torch.cat([a, a.new_tensor([[0, 0, 1]])]))[:2]
+    src_p = src_q @ inv[:, :2].T + inv[:, 2]
+    grid = src_p / src_p.new_tensor([w / 2.0, h / 2.0]) - 1
+    out[:, :, y0:y1, x0:x1] = F.grid_sample(image.expand(b, -1, -1, -1), grid, mode="bilinear",
+                                            padding_mode="border", align_corners=False)
+    return out

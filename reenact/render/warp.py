@@ -1,0 +1,66 @@
+"""The geometric warp: backward-warp the source with the rendered displacement, extended smoothly
+beyond the face (used by ``drive`` when no checkpoint is given; DESIGN §2.4).
+
+Flows are in normalized grid units of the image they warp (2 / size per pixel). The base grid is the
+exact identity of ``grid_sample(align_corners=False)``: pixel centre i sits at (2 i + 1) / W - 1.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def identity_grid(b: int, h: int, w: int, device, dtype=torch.float32) -> torch.Tensor:
+    """(B, H, W, 2) grid whose samples land exactly on pixel centres with align_corners=False."""
+    xs = (torch.arange(w, device=device, dtype=dtype) * 2 + 1) / w - 1
+    ys = (torch.arange(h, device=device, dtype=dtype) * 2 + 1) / h - 1
+    gy, gx = torch.meshgrid(ys, xs, indexing="ij")
+    return torch.stack([gx, gy], -1).expand(b, h, w, 2)
+
+
+def backward_warp(image: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
+    """Sample ``image`` (B, C, H, W) at identity + ``flow`` (B, 2, H, W); borders replicate."""
+    b, _, h, w = flow.shape
+    grid = identity_grid(b, h, w, flow.device, flow.dtype) + flow.permute(0, 2, 3, 1)
+    return F.grid_sample(image, grid, mode="bilinear", padding_mode="border", align_corners=False)
+
+
+def _jacobi(x: torch.Tensor, known: torch.Tensor, value: torch.Tensor, iters: int) -> torch.Tensor:
+    """Jacobi iterations of Laplace's equation; ``known`` cells fixed, zero just outside the grid."""
+    kernel = torch.tensor([[0, 1, 0], [1, 0, 1], [0, 1, 0]], dtype=x.dtype, device=x.device) / 4
+    kernel = kernel.view(1, 1, 3, 3).repeat(x.shape[1], 1, 1, 1)
+    for _ in range(iters):
+        x = F.conv2d(x, kernel, padding=1, groups=x.shape[1])
+        x = torch.where(known, value, x)
+    return x
+
+
+def harmonic_fill(flow: torch.Tensor, mask: torch.Tensor, grid: int = 64, levels: int = 4, iters: int = 40):
+    """Extend ``flow`` (B, 2, H, W) from where ``mask`` (B, 1, H, W) is 1 to the whole image.
+
+    Solves Laplace's equation on a ``grid``² lattice, with the face's flow fixed and zero flow on the
+    image border, coarse to fine over ``levels`` resolutions. The result is smooth, meets the face
+    flow at the face boundary (no tear), decays to zero at the border (the far background stays
+    still), and fills the mesh holes (eyes, mouth) from their rims. Returns (B, 2, H, W).
+    """
+    m = F.adaptive_avg_pool2d(mask, grid)
+    v = F.adaptive_avg_pool2d(flow * mask, grid) / m.clamp(min=1e-6)
+    x = None
+    for lvl in reversed(range(levels)):
+        n = grid >> lvl
+        m_l = F.adaptive_avg_pool2d(m, n)
+        v_l = F.adaptive_avg_pool2d(v * m, n) / m_l.clamp(min=1e-6)
+        known = (m_l > 0.5).expand_as(v_l)
+        x = torch.zeros_like(v_l) if x is None else F.interpolate(x, size=(n, n), mode="bilinear", align_corners=False)
+        x = _jacobi(torch.where(known, v_l, x), known, v_l, iters)
+    return F.interpolate(x, size=flow.shape[-2:], mode="bilinear", align_corners=False)
+
+
+def extend_flow(flow: torch.Tensor, mask: torch.Tensor, feather: int = 3) -> torch.Tensor:
+    """The face flow inside the face, blended into :func:`harmonic_fill` over ``feather`` pixels."""
+    outside = harmonic_fill(flow, mask)
+    k = 2 * feather + 1
+    soft = F.avg_pool2d(mask, k, stride=1, padding=feather, count_include_pad=False)
+    soft = ((soft - 0.5) * 2).clamp(0, 1) * mask
+    return soft * flow + (1 - soft) * outside

