@@ -10,6 +10,7 @@ before the first detection use the first one; a driver with no face in any frame
 
 from __future__ import annotations
 
+import itertools
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,6 +49,7 @@ class DriveOptions:
     batch: int = 8
     smooth: bool = True
     weights_dir: str | None = None
+    max_frames: int | None = None  # stop after this many driver frames
     loops: int = 1  # replay the driver this many times (benchmarks)
 
 
@@ -204,13 +206,15 @@ def drive(source: str | Path, driver: str | Path, output: str | Path, opts: Driv
     notify(f"No --checkpoint given: using the {engine.name} (rendered 3D displacement, no network).")
     stats = {"missing": first[0]}
     total = reader.info.n_frames * opts.loops
+    if opts.max_frames:
+        total = min(total, opts.max_frames)
     src_panel = src.image if opts.paste_back else src.crop
     start = time.perf_counter()
     n = 0
     reference: FaceFit | None = None
     with atomic_output(output, opts.force) as tmp:
         writer = None
-        stream = driver_fits(reader, model, opts.size, first, opts.smooth, stats)
+        stream = itertools.islice(driver_fits(reader, model, opts.size, first, opts.smooth, stats), opts.max_frames)
         for item in _batched(stream, opts.batch):
             reference = reference or item[0][2]
             fits = [transfer(src.fit, fit, reference, opts.relative) for _, _, fit in item]

@@ -33,6 +33,7 @@ def drive_command(
     face_model: FaceModel = typer.Option(FaceModel.mediapipe, "--face-model", help="3D face geometry backend."),
     device: Device = typer.Option(Device.auto, "--device", help="auto, cpu or cuda."),
     weights_dir: Path = typer.Option(None, "--weights-dir", help="Extra folder to search for model files first."),
+    max_frames: int = typer.Option(None, "--max-frames", min=1, help="Only the first N driver frames (a quick preview)."),
     force: bool = typer.Option(False, "--force", help="Overwrite OUTPUT if it exists."),
 ) -> None:
     """Animate SOURCE with the head motion and expression of DRIVER."""
@@ -43,7 +44,7 @@ def drive_command(
     quiet_native_logs()
     opts = DriveOptions(size=size, relative=relative, paste_back=paste_back, side_by_side=side_by_side,
                         face_index=face_index, face_model=face_model.value, device=device.value, force=force,
-                        weights_dir=str(weights_dir) if weights_dir else None)
+                        weights_dir=str(weights_dir) if weights_dir else None, max_frames=max_frames)
     with user_errors(), Progress(TextColumn("reenacting"), BarColumn(), MofNCompleteColumn(),
                                  TimeRemainingColumn(), console=console, transient=True) as bar:
         task = bar.add_task("drive", total=None)
