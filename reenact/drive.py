@@ -32,6 +32,9 @@ from reenact.io import VideoReader, VideoWriter, atomic_output, read_image
 from reenact.io.video import check_output
 
 FACE_MODELS = ("mediapipe",)
+# One-Euro settings for the driver crop box (pixels, t = frame index): steady on a still head,
+# the cutoff rises with the box speed so a moving head is followed.
+BOX_MIN_CUTOFF, BOX_BETA = 0.02, 0.01
 
 
 @dataclass
@@ -111,12 +114,19 @@ def find_first_face(reader: VideoReader, model: Path) -> tuple[int, Detection]:
 
 def driver_fits(reader: VideoReader, model: Path, size: int, first: tuple[int, Detection], smooth: bool,
                 stats: dict) -> Iterator[tuple[np.ndarray, np.ndarray, FaceFit]]:
-    """Yield (frame, driver crop, smoothed fit) per driver frame; misses hold the last fit."""
-    box_filter = OneEuro(min_cutoff=0.05, beta=0.05)
+    """Yield (frame, driver crop, smoothed fit) per driver frame; misses hold the last fit.
+
+    Every fit is expressed in the crop of the driver's reference frame (its first face), not in the
+    frame's own crop: head translation and scale changes within the video are then part of the fit
+    and are transferred, as they must be for ``--paste-back``. The per-frame crop box (smoothed) is
+    only used for the driver panel of ``--side-by-side``.
+    """
+    box_filter = OneEuro(min_cutoff=BOX_MIN_CUTOFF, beta=BOX_BETA)
     fit_filter = FitSmoother() if smooth else None
     first_idx, first_det = first
     box = CropBox.from_landmarks(mediapipe_to_68(first_det.points))
-    last = fit_in_crop(first_det, box.affine(size))
+    ref_affine = box.affine(size)
+    last = fit_in_crop(first_det, ref_affine)
     fps = reader.info.fps
     with MediaPipeFaces(model, video=True) as faces:
         for i, frame in enumerate(reader):
@@ -124,7 +134,7 @@ def driver_fits(reader: VideoReader, model: Path, size: int, first: tuple[int, D
             if dets:
                 raw = CropBox.from_landmarks(mediapipe_to_68(dets[0].points))
                 box = CropBox(*box_filter(raw.as_array(), float(i)))
-                fit = fit_in_crop(dets[0], box.affine(size))
+                fit = fit_in_crop(dets[0], ref_affine)
                 last = fit_filter(fit, float(i)) if fit_filter else fit
             elif i >= first_idx:
                 stats["missing"] += 1

@@ -7,8 +7,11 @@ frame, added to the source's canonical shape.
 * relative (default): rotation, scale and translation also change relative to the reference frame,
   applied on top of the source's own placement:
       R = R_d(t) R_d(ref)^T R_s,   s = s_s · s_d(t) / s_d(ref),   T = T_s + (T_d(t) - T_d(ref)) · s_s / s_d(ref)
-* absolute: the driver's own rotation, scale and translation in its crop are used as they are
-  (the authors' demo copies the driver's pose and camera); expression still moves as offsets.
+* absolute: the driver's own rotation, scale and translation are used as they are (the authors'
+  demo copies the driver's pose and camera); expression still moves as offsets.
+
+Driver fits are expected in one fixed frame for the whole clip (``drive`` uses the crop of the
+driver's reference frame), so translation and scale changes are head motion, not crop motion.
 """
 
 from __future__ import annotations

@@ -88,7 +88,9 @@ class VideoReader:
 class VideoWriter:
     """Encode RGB frames to H.264 mp4 at ``fps``; mux the audio of ``audio_from`` if it has any.
 
-    Frames must all have the same even width and height (yuv420p needs even sizes).
+    Frames must all have the same even width and height (yuv420p needs even sizes). Audio is muxed
+    after the last frame (:func:`mux_audio`), cut to the video's exact duration, so the video keeps
+    every frame even when the audio track is a little shorter.
     """
 
     def __init__(self, path: str | Path, size: tuple[int, int], fps: float,
@@ -98,15 +100,11 @@ class VideoWriter:
         w, h = size
         if w % 2 or h % 2:
             raise ValueError(f"frame size must be even, got {w}x{h}")
-        self.path, self.size, self.n_frames = Path(path), (w, h), 0
-        audio = {}
-        output_params = ["-movflags", "+faststart"]
-        if audio_from is not None and audio_from.audio_codec:
-            audio = {"audio_path": str(audio_from.path), "audio_codec": "aac"}
-            output_params += ["-map", "0:v:0", "-map", "1:a:0", "-shortest"]
+        self.path, self.size, self.fps, self.n_frames = Path(path), (w, h), fps, 0
+        self._audio = audio_from if audio_from is not None and audio_from.audio_codec else None
         self._gen = imageio_ffmpeg.write_frames(
             str(self.path), (w, h), fps=fps, codec="libx264", quality=quality, macro_block_size=1,
-            ffmpeg_log_level="error", output_params=output_params, **audio)
+            ffmpeg_log_level="error", output_params=["-movflags", "+faststart"])
         self._gen.send(None)
 
     def write(self, frame: np.ndarray) -> None:
@@ -117,13 +115,38 @@ class VideoWriter:
         self.n_frames += 1
 
     def close(self) -> None:
+        if self._gen is None:
+            return
         self._gen.close()
+        self._gen = None
+        if self._audio is not None and self.n_frames:
+            mux_audio(self.path, self._audio.path, self.n_frames / self.fps)
 
     def __enter__(self) -> "VideoWriter":
         return self
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def mux_audio(video: Path, audio_source: Path, duration: float) -> None:
+    """Replace ``video`` by itself plus the first audio track of ``audio_source`` (AAC), cut to ``duration`` s."""
+    import subprocess
+
+    import imageio_ffmpeg
+
+    tmp = video.with_name(video.stem + ".mux" + video.suffix)
+    cmd = [imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-loglevel", "error", "-i", str(video), "-i", str(audio_source),
+           "-map", "0:v:0", "-map", "1:a:0", "-c:v", "copy", "-c:a", "aac", "-t", f"{duration:.6f}",
+           "-movflags", "+faststart", str(tmp)]
+    try:
+        res = subprocess.run(cmd, capture_output=True, text=True)
+        if res.returncode != 0:
+            raise BadInputError(f"{audio_source}: could not mux its audio ({res.stderr.strip()[-160:]})")
+        os.replace(tmp, video)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
 
 
 def check_output(path: str | Path, force: bool) -> Path:

@@ -1,0 +1,56 @@
+"""Shared fixtures: the ../shared test material, the MediaPipe landmarker, a CLI runner."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("REENACT_SHARED", ROOT.parent / "shared"))
+TESTDATA = SHARED / "testdata"
+TASK = ROOT / "weights" / "face_landmarker_v2.task"
+
+
+def need_shared() -> Path:
+    if not TESTDATA.is_dir():
+        pytest.skip(f"test material not found: {TESTDATA} (set REENACT_SHARED)")
+    return TESTDATA
+
+
+@pytest.fixture(scope="session")
+def testdata() -> Path:
+    return need_shared()
+
+
+@pytest.fixture(scope="session")
+def landmarker():
+    """A MediaPipe landmarker in IMAGE mode, shared by the session."""
+    from reenact.face.mediapipe_backend import MediaPipeFaces
+
+    faces = MediaPipeFaces(TASK, num_faces=1)
+    yield faces
+    faces.close()
+
+
+def run_cli(*args: str, cwd: Path | None = None, timeout: int = 600, env: dict | None = None):
+    """Run ``python -m reenact ARGS`` and capture its output (a CompletedProcess)."""
+    env = dict(os.environ, PYTHONWARNINGS="ignore", **(env or {}))
+    return subprocess.run([sys.executable, "-m", "reenact", *map(str, args)], capture_output=True, text=True,
+                          cwd=cwd, env=env, timeout=timeout)
+
+
+def user_lines(stderr: str) -> list[str]:
+    """stderr lines that reenact wrote (MediaPipe/TFLite/absl log chatter filtered out)."""
+    noise = ("W0000", "I0000", "E0000", "WARNING: All log", "INFO: Created TensorFlow", "WARNING: Logging before")
+    return [ln for ln in stderr.splitlines() if ln.strip() and not ln.startswith(noise)]
+
+
+def read_frames(path: Path) -> list[np.ndarray]:
+    from reenact.io import VideoReader
+
+    return [f.copy() for f in VideoReader(path)]

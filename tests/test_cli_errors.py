@@ -1,0 +1,104 @@
+"""Bad input through the CLI: exit code 1, one line naming the file and the problem, no traceback,
+no half-written output; existing outputs are not overwritten without --force."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import run_cli, user_lines
+
+
+def _assert_one_line_error(res, name: str, words: tuple[str, ...], out_dir):
+    lines = user_lines(res.stderr)
+    assert res.returncode == 1, res.stderr
+    assert "Traceback" not in res.stderr and "Traceback" not in res.stdout
+    errors = [ln for ln in lines if ln.startswith("error:")]
+    assert len(errors) == 1, lines
+    assert name in errors[0] and any(w in errors[0] for w in words), errors[0]
+    assert not any(p.suffix == ".mp4" or ".partial" in p.name for p in out_dir.iterdir()), list(out_dir.iterdir())
+
+
+@pytest.fixture
+def out_dir(tmp_path):
+    d = tmp_path / "out"
+    d.mkdir()
+    return d
+
+
+def test_missing_source(testdata, tmp_path, out_dir):
+    res = run_cli("drive", tmp_path / "nope.png", testdata / "videos" / "single_face.mp4", "-o", out_dir / "o.mp4")
+    _assert_one_line_error(res, "nope.png", ("not found",), out_dir)
+
+
+def test_text_file_named_mp4(testdata, tmp_path, out_dir):
+    fake = tmp_path / "fake.mp4"
+    fake.write_text("hello, I am not a video\n")
+    res = run_cli("drive", testdata / "faces" / "lp_s6.jpg", fake, "-o", out_dir / "o.mp4")
+    _assert_one_line_error(res, "fake.mp4", ("not a readable video",), out_dir)
+
+
+def test_zero_byte_driver(testdata, tmp_path, out_dir):
+    empty = tmp_path / "empty.mp4"
+    empty.write_bytes(b"")
+    res = run_cli("drive", testdata / "faces" / "lp_s6.jpg", empty, "-o", out_dir / "o.mp4")
+    _assert_one_line_error(res, "empty.mp4", ("empty",), out_dir)
+
+
+def test_zero_byte_source(testdata, tmp_path, out_dir):
+    empty = tmp_path / "empty.png"
+    empty.write_bytes(b"")
+    res = run_cli("drive", empty, testdata / "videos" / "single_face.mp4", "-o", out_dir / "o.mp4")
+    _assert_one_line_error(res, "empty.png", ("empty",), out_dir)
+
+
+def test_driver_without_any_face(testdata, out_dir):
+    res = run_cli("drive", testdata / "faces" / "lp_s6.jpg", testdata / "videos" / "no_face.mp4", "-o", out_dir / "o.mp4")
+    _assert_one_line_error(res, "no_face.mp4", ("no face",), out_dir)
+
+
+def test_source_without_a_face(testdata, tmp_path, out_dir):
+    from conftest import read_frames
+
+    frame = read_frames(testdata / "videos" / "no_face.mp4")[0]
+    Image.fromarray(frame).save(tmp_path / "scene.png")
+    res = run_cli("drive", tmp_path / "scene.png", testdata / "videos" / "single_face.mp4", "-o", out_dir / "o.mp4")
+    _assert_one_line_error(res, "scene.png", ("no face",), out_dir)
+
+
+def test_existing_output_is_not_overwritten(testdata, out_dir):
+    target = out_dir / "keep.mp4"
+    target.write_bytes(b"my earlier render")
+    res = run_cli("drive", testdata / "faces" / "lp_s6.jpg", testdata / "videos" / "single_face.mp4", "-o", target)
+    assert res.returncode == 1 and "Traceback" not in res.stderr
+    assert any("keep.mp4" in ln and "--force" in ln for ln in user_lines(res.stderr))
+    assert target.read_bytes() == b"my earlier render"
+    res = run_cli("drive", testdata / "faces" / "lp_s6.jpg", testdata / "videos" / "single_face.mp4", "-o", target,
+                  "--force", "--max-frames", "5")
+    assert res.returncode == 0, res.stderr
+    assert target.read_bytes()[:20] != b"my earlier render"[:20]
+
+
+def test_face_index_out_of_range(testdata, out_dir):
+    res = run_cli("drive", testdata / "faces" / "lp_s6.jpg", testdata / "videos" / "single_face.mp4",
+                  "-o", out_dir / "o.mp4", "--face-index", "3")
+    _assert_one_line_error(res, "lp_s6.jpg", ("out of range",), out_dir)
+
+
+def test_version_and_commands():
+    res = run_cli("--version")
+    assert res.returncode == 0 and res.stdout.startswith("reenact ")
+    res = run_cli("--help")
+    assert "drive" in res.stdout and "weights" in res.stdout
+    assert "train" not in res.stdout and "score" not in res.stdout, "only working commands are registered"
+
+
+def test_cuda_request_without_gpu(testdata, out_dir):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present")
+    res = run_cli("drive", testdata / "faces" / "lp_s6.jpg", testdata / "videos" / "single_face.mp4",
+                  "-o", out_dir / "o.mp4", "--device", "cuda")
+    _assert_one_line_error(res, "cuda", ("no CUDA",), out_dir)

@@ -1,0 +1,100 @@
+"""Image reading (EXIF, RGBA, grayscale) and streaming video I/O with audio, on real files."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import read_frames
+from reenact.errors import BadInputError, OutputExistsError
+from reenact.io import VideoReader, VideoWriter, atomic_output, probe_video, read_image
+
+
+def test_exif_orientation_is_applied(tmp_path):
+    arr = np.zeros((20, 40, 3), np.uint8)
+    arr[:, :20] = 255  # left half white
+    im = Image.fromarray(arr)
+    exif = im.getexif()
+    exif[0x0112] = 6  # rotate 90° clockwise on display
+    im.save(tmp_path / "rot.jpg", exif=exif, quality=95)
+    out = read_image(tmp_path / "rot.jpg")
+    assert out.shape == (40, 20, 3), "displayed upright: width and height swapped"
+    assert out[:20].mean() > 200 and out[20:].mean() < 50, "left half ends on top after a clockwise turn"
+
+
+def test_rgba_and_grayscale_become_rgb(testdata):
+    rgba = read_image(testdata / "faces" / "Image_with_alpha.png")
+    gray = read_image(testdata / "faces" / "BWPictureHuman.jpg")
+    assert rgba.shape == (1036, 1524, 3) and rgba.dtype == np.uint8
+    assert gray.shape == (1912, 2560, 3)
+    assert np.array_equal(gray[..., 0], gray[..., 1]) and np.array_equal(gray[..., 1], gray[..., 2])
+
+
+def test_transparent_pixels_composite_over_white(tmp_path):
+    arr = np.zeros((32, 32, 4), np.uint8)
+    arr[:16, :, :] = [255, 0, 0, 255]
+    Image.fromarray(arr, "RGBA").save(tmp_path / "a.png")
+    out = read_image(tmp_path / "a.png")
+    assert (out[:16] == [255, 0, 0]).all() and (out[16:] == 255).all()
+
+
+@pytest.mark.parametrize("content", [b"", b"this is not an image\n"])
+def test_bad_images_raise_bad_input(tmp_path, content):
+    p = tmp_path / "x.png"
+    p.write_bytes(content)
+    with pytest.raises(BadInputError, match="x.png"):
+        read_image(p)
+
+
+def test_reader_streams_every_frame(testdata):
+    info = probe_video(testdata / "videos" / "single_face.mp4")
+    assert info.size == (640, 360) and info.fps == 30 and info.audio_codec == "mp3"
+    frames = read_frames(testdata / "videos" / "single_face.mp4")
+    assert len(frames) == 72 and frames[0].shape == (360, 640, 3)
+    assert sum(1 for _ in VideoReader(testdata / "videos" / "single_face.mp4", loops=2)) == 144
+
+
+def test_writer_keeps_fps_and_muxes_audio(testdata, tmp_path):
+    src = probe_video(testdata / "videos" / "lp_d18.mp4")
+    frames = read_frames(testdata / "videos" / "lp_d18.mp4")[:60]
+    with VideoWriter(tmp_path / "o.mp4", (480, 480), src.fps, audio_from=src) as w:
+        for f in frames:
+            w.write(f)
+    out = probe_video(tmp_path / "o.mp4")
+    assert out.fps == 30 and out.audio_codec == "aac" and out.size == (480, 480)
+    back = read_frames(tmp_path / "o.mp4")
+    assert len(back) == 60
+    assert np.abs(back[30].astype(int) - frames[30]).mean() < 4, "lossy but faithful"
+
+
+def test_writer_without_audio_source(testdata, tmp_path):
+    with VideoWriter(tmp_path / "o.mp4", (64, 48), 25.0) as w:
+        for _ in range(5):
+            w.write(np.zeros((48, 64, 3), np.uint8))
+    assert probe_video(tmp_path / "o.mp4").audio_codec is None
+
+
+def test_atomic_output_leaves_nothing_on_failure(tmp_path):
+    target = tmp_path / "out.mp4"
+    with pytest.raises(RuntimeError):
+        with atomic_output(target) as tmp:
+            tmp.write_bytes(b"half")
+            raise RuntimeError("boom")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_atomic_output_refuses_and_preserves_existing(tmp_path):
+    target = tmp_path / "out.mp4"
+    target.write_bytes(b"precious")
+    with pytest.raises(OutputExistsError):
+        with atomic_output(target):
+            pass
+    with pytest.raises(RuntimeError):
+        with atomic_output(target, force=True) as tmp:
+            tmp.write_bytes(b"new")
+            raise RuntimeError("fails half way")
+    assert target.read_bytes() == b"precious" and len(list(tmp_path.iterdir())) == 1
+    with atomic_output(target, force=True) as tmp:
+        tmp.write_bytes(b"new")
+    assert target.read_bytes() == b"new"
