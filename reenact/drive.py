@@ -10,7 +10,9 @@ before the first detection use the first one; a driver with no face in any frame
 
 from __future__ import annotations
 
+import contextlib
 import itertools
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +32,7 @@ from reenact.face.motion import FitSmoother, transfer
 from reenact.face.smoothing import OneEuro
 from reenact.io import VideoReader, VideoWriter, atomic_output, read_image
 from reenact.io.video import check_output
+from reenact.prefetch import prefetch
 
 FACE_MODELS = ("mediapipe",)
 # One-Euro settings for the driver crop box (pixels, t = frame index): steady on a still head,
@@ -71,6 +74,19 @@ class DriveSummary:
         return self.frames / self.seconds if self.seconds > 0 else 0.0
 
 
+@contextlib.contextmanager
+def cpu_threads_beside_tracker(device: torch.device):
+    """On CPU, leave half the cores to the MediaPipe tracking thread (see :mod:`reenact.prefetch`):
+    oversubscribing 2 cores costs drive a quarter of its speed. Restores torch's setting after."""
+    before = torch.get_num_threads()
+    if device.type == "cpu":
+        torch.set_num_threads(max(1, (os.cpu_count() or 2) // 2))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def resolve_device(name: str) -> torch.device:
     """'auto' -> cuda if available else cpu; 'cuda' without a GPU raises DeviceError."""
     if name == "auto":
@@ -102,18 +118,17 @@ def prepare_source(path: Path, faces: MediaPipeFaces, size: int, face_index: int
     return Source(image, warp_crop(image, affine, size), affine, fit_in_crop(dets[idx], affine))
 
 
-def find_first_face(reader: VideoReader, model: Path) -> tuple[int, Detection]:
+def find_first_face(reader: VideoReader, faces: MediaPipeFaces) -> tuple[int, Detection]:
     """Index and detection of the driver's first frame with a face; NoFaceError if there is none."""
-    with MediaPipeFaces(model) as faces:
-        for i, frame in enumerate(reader):
-            dets = faces.detect(frame, search=False)
-            if dets:
-                return i, max(dets, key=lambda d: d.area)
+    for i, frame in enumerate(reader):
+        dets = faces.detect(frame, search=False)
+        if dets:
+            return i, dets[0]
     raise NoFaceError(f"{reader.info.path}: no face in any frame of the driving video")
 
 
 def driver_fits(reader: VideoReader, model: Path, size: int, first: tuple[int, Detection], smooth: bool,
-                stats: dict) -> Iterator[tuple[np.ndarray, np.ndarray, FaceFit]]:
+                stats: dict, panels: bool = True) -> Iterator[tuple[np.ndarray, np.ndarray, FaceFit]]:
     """Yield (frame, driver crop, smoothed fit) per driver frame; misses hold the last fit.
 
     Every fit is expressed in the crop of the driver's reference frame (its first face), not in the
@@ -138,37 +153,66 @@ def driver_fits(reader: VideoReader, model: Path, size: int, first: tuple[int, D
                 last = fit_filter(fit, float(i)) if fit_filter else fit
             elif i >= first_idx:
                 stats["missing"] += 1
-            yield frame, warp_crop(frame, box.affine(size), size), last
+            yield frame, (warp_crop(frame, box.affine(size), size) if panels else None), last
 
 
 class GeometricWarp:
-    """No checkpoint: warp the source by the rendered 3D displacement, extended beyond the face."""
+    """No checkpoint: warp the source by the rendered 3D displacement, extended beyond the face.
+
+    The displacement is rendered at half the crop resolution and upsampled bilinearly: it is affine
+    on each triangle (about 8 px wide at 256²), so this changes it by hundredths of a pixel inside
+    the face (``tests/test_warp.py``) and saves three quarters of the rasterization.
+    """
 
     name = "geometric warp"
+    render_scale = 0.5
 
     def __init__(self, source: Source, device: torch.device, paste_back: bool):
         self.device, self.paste_back, self.source = device, paste_back, source
         self.faces = torch.as_tensor(topology(source.fit.topology), device=device)
         self.src_verts = torch.as_tensor(source.fit.vertices, device=device)[None]
         img = source.image if paste_back else source.crop
-        self.src = torch.as_tensor(img, device=device).permute(2, 0, 1)[None].float() / 255
+        self.src = torch.from_numpy(np.array(img)).to(device).permute(2, 0, 1)[None].float() / 255
 
     @torch.no_grad()
     def __call__(self, fits: list[FaceFit]) -> np.ndarray:
         """(B, H, W, 3) uint8 output frames for a batch of transferred fits."""
-        from reenact.render.guidance import geom_disp
-        from reenact.render.paste import warp_full_frame
+        from reenact.render.paste import warp_region
         from reenact.render.warp import backward_warp, extend_flow
 
         verts = torch.as_tensor(np.stack([f.vertices for f in fits]), device=self.device)
         size = self.source.crop.shape[0]
-        flow, mask = geom_disp(self.src_verts.expand(len(fits), -1, -1), verts, self.faces, size)
+        flow, mask = render_displacement(self.src_verts.expand(len(fits), -1, -1), verts, self.faces, size,
+                                         self.render_scale)
         flow = extend_flow(flow, mask)
-        if self.paste_back:
-            out = warp_full_frame(self.src, flow, self.source.affine)
-        else:
-            out = backward_warp(self.src.expand(len(fits), -1, -1, -1), flow)
-        return (out.clamp(0, 1) * 255 + 0.5).to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+        if not self.paste_back:
+            return _to_uint8(backward_warp(self.src.expand(len(fits), -1, -1, -1), flow))
+        region, (x0, y0, x1, y1) = warp_region(self.src, flow, self.source.affine)
+        frames = np.repeat(self.source.image[None], len(fits), axis=0)  # pixels outside the crop: untouched
+        frames[:, y0:y1, x0:x1] = _to_uint8(region)
+        return frames
+
+
+def _to_uint8(img: torch.Tensor) -> np.ndarray:
+    """(B, 3, H, W) float in [0, 1] -> (B, H, W, 3) uint8."""
+    return (img.clamp(0, 1) * 255 + 0.5).to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+
+
+def render_displacement(src_verts: torch.Tensor, drv_verts: torch.Tensor, faces: torch.Tensor, size: int,
+                        scale: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """geom_disp at ``scale`` x ``size``, upsampled to ``size`` (flow units do not depend on resolution)."""
+    import torch.nn.functional as F
+
+    from reenact.render.guidance import geom_disp
+
+    low = round(size * scale)
+    if low == size:
+        return geom_disp(src_verts, drv_verts, faces, size)
+    k = src_verts.new_tensor([scale, scale, scale])
+    flow, mask = geom_disp(src_verts * k, drv_verts * k, faces, low)
+    up = F.interpolate(torch.cat([flow * mask, mask], 1), size=(size, size), mode="bilinear", align_corners=False)
+    m = up[:, 2:]
+    return up[:, :2] / m.clamp(min=1e-6) * (m > 0.5), (m > 0.5).to(flow.dtype)
 
 
 def _even(frame: np.ndarray) -> np.ndarray:
@@ -211,7 +255,7 @@ def drive(source: str | Path, driver: str | Path, output: str | Path, opts: Driv
     reader = VideoReader(driver, loops=opts.loops)
     with MediaPipeFaces(model, num_faces=8) as faces:
         src = prepare_source(source, faces, opts.size, opts.face_index)
-    first = find_first_face(VideoReader(driver), model)
+        first = find_first_face(VideoReader(driver), faces)
     engine = GeometricWarp(src, device, opts.paste_back)
     notify(f"No --checkpoint given: using the {engine.name} (rendered 3D displacement, no network).")
     stats = {"missing": first[0]}
@@ -222,9 +266,10 @@ def drive(source: str | Path, driver: str | Path, output: str | Path, opts: Driv
     start = time.perf_counter()
     n = 0
     reference: FaceFit | None = None
-    with atomic_output(output, opts.force) as tmp:
+    with cpu_threads_beside_tracker(device), atomic_output(output, opts.force) as tmp:
         writer = None
-        stream = itertools.islice(driver_fits(reader, model, opts.size, first, opts.smooth, stats), opts.max_frames)
+        stream = itertools.islice(prefetch(driver_fits(reader, model, opts.size, first, opts.smooth, stats,
+                                                   panels=opts.side_by_side and not opts.paste_back), 4 * opts.batch), opts.max_frames)
         for item in _batched(stream, opts.batch):
             reference = reference or item[0][2]
             fits = [transfer(src.fit, fit, reference, opts.relative) for _, _, fit in item]

@@ -37,12 +37,19 @@ def warp_full_frame(image: torch.Tensor, flow: torch.Tensor, affine: np.ndarray)
 
     ``affine`` maps image to crop coordinates (continuous pixels).
     """
+    region, (x0, y0, x1, y1) = warp_region(image, flow, affine)
+    out = image.expand(flow.shape[0], -1, -1, -1).clone()
+    out[:, :, y0:y1, x0:x1] = region
+    return out
+
+
+def warp_region(image: torch.Tensor, flow: torch.Tensor, affine: np.ndarray):
+    """The part of :func:`warp_full_frame` that changes: (B, 3, y1-y0, x1-x0) and its box (x0, y0, x1, y1)."""
     b, _, s, _ = flow.shape
     _, _, h, w = image.shape
-    out = image.expand(b, -1, -1, -1).clone()
     x0, y0, x1, y1 = crop_bounds(affine, s, (h, w))
     if x1 <= x0 or y1 <= y0:
-        return out
+        return image[:, :, :0, :0].expand(b, -1, -1, -1), (0, 0, 0, 0)
     dev, dt = flow.device, flow.dtype
     a = torch.as_tensor(affine, dtype=dt, device=dev)
     ys, xs = torch.meshgrid(torch.arange(y0, y1, device=dev, dtype=dt) + 0.5,
@@ -56,6 +63,6 @@ def warp_full_frame(image: torch.Tensor, flow: torch.Tensor, affine: np.ndarray)
     inv = torch.linalg.inv(torch.cat([a, a.new_tensor([[0, 0, 1]])]))[:2]
     src_p = src_q @ inv[:, :2].T + inv[:, 2]
     grid = src_p / src_p.new_tensor([w / 2.0, h / 2.0]) - 1
-    out[:, :, y0:y1, x0:x1] = F.grid_sample(image.expand(b, -1, -1, -1), grid, mode="bilinear",
-                                            padding_mode="border", align_corners=False)
-    return out
+    region = F.grid_sample(image.expand(b, -1, -1, -1), grid, mode="bilinear", padding_mode="border",
+                           align_corners=False)
+    return region, (x0, y0, x1, y1)

@@ -5,15 +5,19 @@ Conventions (official_pwm.md §3a):
 * vertices are (B, V, 3) in pixels: x right, y down; pixel (i, j) covers [i, i+1) x [j, j+1) and
   is sampled at its centre (i + 0.5, j + 0.5).
 * z: the nearest surface has the **smallest** z (FaceFit's z increases away from the viewer).
+  Depth is compared at float32 precision, like a 32-bit depth buffer.
 * back-face culling as the authors do it: after the depth test, a pixel whose front-most triangle
   has a positive z-component of (v1 - v0) x (v2 - v0) in these y-down coordinates becomes background.
 * attributes are interpolated with screen-space barycentrics (exact for orthographic projection);
   the background is 0.
 
-Method: every triangle enumerates the pixel centres in its bounding box ("candidates"); candidates
-inside the triangle compete per pixel with ``scatter_reduce(amin)`` on depth, ties going to the lower
-triangle index. Work is proportional to the triangles' bounding-box area, and candidates are
-processed in chunks of triangles so memory stays bounded for large meshes.
+Method: each triangle's barycentrics and depth are affine in the pixel position, so they are
+precomputed as plane coefficients (:func:`plane_coefficients`). Each triangle enumerates the pixel
+centres of its bounding box ("candidates"); inside candidates compete per pixel through one
+``scatter_reduce(amin)`` on a packed int64 key (depth as sortable float32 bits, then triangle id: ties
+go to the lower id). Barycentrics are then evaluated once per covered pixel for its winner. Work is
+proportional to the triangles' bounding-box area; candidates are processed in chunks of triangles so
+memory stays bounded for large meshes.
 """
 
 from __future__ import annotations
@@ -22,134 +26,130 @@ from dataclasses import dataclass
 
 import torch
 
+ID_BITS = 24  # triangle ids per mesh must be below 2**24
+_EMPTY = torch.iinfo(torch.int64).max
+
 
 @dataclass
 class Raster:
-    """Rasterizer output. image: (B, C, H, W); mask: (B, 1, H, W) float coverage; face_id: (B, H, W),
-    -1 for background; bary: (B, 3, H, W) barycentrics of the winning triangle (0 on background)."""
+    """Rasterizer output. image: (B, C, H, W) or None; mask: (B, 1, H, W) float coverage;
+    face_id: (B, H, W), -1 for background; bary: (B, 3, H, W) barycentrics of the winning triangle
+    (0 on background)."""
 
-    image: torch.Tensor
+    image: torch.Tensor | None
     mask: torch.Tensor
     face_id: torch.Tensor
     bary: torch.Tensor
 
 
-def edge(ax, ay, bx, by, px, py):
-    """z-component of (b - a) x (p - a): twice the signed area of triangle (a, b, p)."""
-    return (bx - ax) * (py - ay) - (by - ay) * (px - ax)
+def plane_coefficients(tri: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per triangle (N, 3 corners, xyz): coefficients (N, 4, 3) and signed doubled area (N,).
 
-
-def _candidates(tri: torch.Tensor, fid: torch.Tensor, h: int, w: int):
-    """Pixel candidates of triangles ``tri`` (N, 3, 3) with ids ``fid`` (N,) (flattened batch·faces).
-
-    Returns pixel key (b·H·W + y·W + x), face id, barycentrics (M, 3), depth (M,) for inside candidates.
+    Row k < 3 holds (A, B, C) with barycentric w_k(p) = A px + B py + C; row 3 does the same for depth.
+    w_0 is the edge function of (v1, v2, p) over the area, w_1 of (v2, v0, p), w_2 of (v0, v1, p).
+    Degenerate triangles (area 0) get NaN coefficients, so no pixel is ever inside them.
     """
+    x, y, z = tri[..., 0], tri[..., 1], tri[..., 2]
+    nxt, prv = [1, 2, 0], [2, 0, 1]
+    xa, ya, xb, yb = x[:, nxt], y[:, nxt], x[:, prv], y[:, prv]  # edge k runs from corner k+1 to k+2
+    a = -(yb - ya)
+    b = xb - xa
+    c = (yb - ya) * xa - (xb - xa) * ya
+    area = (x[:, 1] - x[:, 0]) * (y[:, 2] - y[:, 0]) - (y[:, 1] - y[:, 0]) * (x[:, 2] - x[:, 0])
+    inv = torch.where(area != 0, 1.0 / area, torch.full_like(area, float("nan")))[:, None]
+    w = torch.stack([a * inv, b * inv, c * inv], -1)  # (N, 3 barycentrics, 3 coefficients)
+    depth = (w * z[:, :, None]).sum(1, keepdim=True)  # (N, 1, 3)
+    return torch.cat([w, depth], 1), area
+
+
+def evaluate(coef: torch.Tensor, px: torch.Tensor, py: torch.Tensor) -> torch.Tensor:
+    """Evaluate plane coefficients (M, R, 3) at points (M,) -> (M, R)."""
+    return coef[..., 0] * px[:, None] + coef[..., 1] * py[:, None] + coef[..., 2]
+
+
+def sortable_float32(v: torch.Tensor) -> torch.Tensor:
+    """Map float32 values to int64 with the same order (IEEE-754 sign-magnitude -> two's complement)."""
+    bits = v.to(torch.float32).view(torch.int32).to(torch.int64)
+    return torch.where(bits < 0, -(bits & 0x7FFFFFFF) - 1, bits)
+
+
+def _bbox(tri: torch.Tensor, h: int, w: int):
+    """First pixel (x0, y0) and size (bw, bh) of the pixel centres each triangle's bbox may hold."""
     x, y = tri[..., 0], tri[..., 1]
     x0 = torch.ceil(x.amin(1) - 0.5).clamp(0, w - 1).long()
     x1 = torch.floor(x.amax(1) - 0.5).clamp(-1, w - 1).long()
     y0 = torch.ceil(y.amin(1) - 0.5).clamp(0, h - 1).long()
     y1 = torch.floor(y.amax(1) - 0.5).clamp(-1, h - 1).long()
-    area = edge(x[:, 0], y[:, 0], x[:, 1], y[:, 1], x[:, 2], y[:, 2])
-    bw, bh = (x1 - x0 + 1).clamp(min=0), (y1 - y0 + 1).clamp(min=0)
-    counts = torch.where(area != 0, bw * bh, torch.zeros_like(bw))
+    return x0, y0, (x1 - x0 + 1).clamp(min=0), (y1 - y0 + 1).clamp(min=0)
+
+
+def _depth_keys(tri, coef, first_id: int, n_faces: int, h: int, w: int):
+    """(flat pixel index, packed depth/id key) of the inside candidates of a run of triangles."""
+    x0, y0, bw, bh = _bbox(tri, h, w)
+    counts = bw * bh
     idx = torch.repeat_interleave(torch.arange(len(tri), device=tri.device), counts)
-    start = torch.cumsum(counts, 0) - counts
-    local = torch.arange(len(idx), device=tri.device) - start[idx]
-    px = (x0[idx] + local % bw[idx]).to(tri.dtype) + 0.5
-    py = (y0[idx] + local // bw[idx]).to(tri.dtype) + 0.5
-    t = tri[idx]  # (M, 3, 3)
-    a = area[idx]
-    w0 = edge(t[:, 1, 0], t[:, 1, 1], t[:, 2, 0], t[:, 2, 1], px, py) / a
-    w1 = edge(t[:, 2, 0], t[:, 2, 1], t[:, 0, 0], t[:, 0, 1], px, py) / a
-    w2 = edge(t[:, 0, 0], t[:, 0, 1], t[:, 1, 0], t[:, 1, 1], px, py) / a
-    inside = (w0 >= 0) & (w1 >= 0) & (w2 >= 0)
-    bary = torch.stack([w0, w1, w2], 1)[inside]
-    depth = (bary * t[inside][:, :, 2]).sum(1)
-    return px[inside], py[inside], idx[inside], fid[idx][inside], bary, depth
+    local = torch.arange(len(idx), device=tri.device) - (torch.cumsum(counts, 0) - counts)[idx]
+    bwi = bw[idx]
+    ix = x0[idx] + local % bwi
+    iy = y0[idx] + local // bwi
+    val = evaluate(coef[idx], ix.to(tri.dtype) + 0.5, iy.to(tri.dtype) + 0.5)  # (M, 4): w0, w1, w2, depth
+    inside = (val[:, :3] >= 0).all(1)
+    gid = idx[inside] + first_id
+    pix = (gid // n_faces) * (h * w) + iy[inside] * w + ix[inside]
+    return pix, (sortable_float32(val[inside, 3]) << ID_BITS) | (gid % n_faces)
 
 
 def rasterize(verts: torch.Tensor, faces: torch.Tensor, attrs: torch.Tensor | None, size: tuple[int, int],
-              cull_backfaces: bool = True, max_candidates: int = 1 << 24) -> Raster:
+              cull_backfaces: bool = True, max_candidates: int = 1 << 23) -> Raster:
     """Rasterize ``faces`` (F, 3) of ``verts`` (B, V, 3) into an image of ``size`` = (H, W).
 
-    ``attrs`` (B, V, C) are interpolated per pixel; pass None to get only coverage and barycentrics.
+    ``attrs`` (B, V, C) are interpolated per pixel; pass None for coverage and barycentrics only.
     """
     h, w = size
-    b, _, _ = verts.shape
+    b = verts.shape[0]
     faces = faces.to(verts.device).long()
     n_faces = faces.shape[0]
-    tris = verts[:, faces]  # (B, F, 3 corners, 3 xyz)
-    flat = tris.reshape(b * n_faces, 3, 3)
-    fid = torch.arange(b * n_faces, device=verts.device)  # batch-major: id = b * F + f
-    chunks = _chunks(flat, h, w, max_candidates)
-
-    inf = torch.tensor(float("inf"), dtype=verts.dtype, device=verts.device)
-    zbuf = inf.expand(b * h * w).clone()
-    best = torch.full((b * h * w,), b * n_faces, dtype=torch.long, device=verts.device)
-    cache = [] if len(chunks) == 1 else None
-    for lo, hi in chunks:  # pass 1: nearest depth per pixel
-        c = _pixel_candidates(flat[lo:hi], fid[lo:hi], n_faces, h, w)
-        if cache is not None:
-            cache.append(c)
-        zbuf.scatter_reduce_(0, c[0], c[3], "amin")
-    for i, (lo, hi) in enumerate(chunks):  # pass 2: lowest face id among the nearest
-        key, f, bary, depth = cache[i] if cache is not None else _pixel_candidates(flat[lo:hi], fid[lo:hi], n_faces, h, w)
-        hit = depth == zbuf[key]
-        best.scatter_reduce_(0, key[hit], f[hit], "amin")
-    covered = best < b * n_faces
-    face_id = torch.where(covered, best % n_faces, torch.full_like(best, -1))
+    if n_faces >= 1 << ID_BITS:
+        raise ValueError(f"at most {1 << ID_BITS} triangles per mesh")
+    tri = verts[:, faces].reshape(b * n_faces, 3, 3)  # (B·F, 3 corners, xyz)
+    coef, area = plane_coefficients(tri)
+    best = torch.full((b * h * w,), _EMPTY, dtype=torch.int64, device=verts.device)
+    for lo, hi in _chunks(tri, h, w, max_candidates):
+        pix, key = _depth_keys(tri[lo:hi], coef[lo:hi], lo, n_faces, h, w)
+        best.scatter_reduce_(0, pix, key, "amin")
+    pix = torch.nonzero(best != _EMPTY).squeeze(1)  # covered pixels, flat over B·H·W
+    gid = (pix // (h * w)) * n_faces + (best[pix] & ((1 << ID_BITS) - 1))
     if cull_backfaces:
-        t = flat[best.clamp(max=b * n_faces - 1)]
-        back = edge(t[:, 0, 0], t[:, 0, 1], t[:, 1, 0], t[:, 1, 1], t[:, 2, 0], t[:, 2, 1]) > 0
-        covered &= ~back
-        face_id = torch.where(covered, face_id, torch.full_like(face_id, -1))
+        front = area[gid] <= 0
+        pix, gid = pix[front], gid[front]
+    local = pix % (h * w)
+    bary = evaluate(coef[gid, :3], (local % w).to(verts.dtype) + 0.5, (local // w).to(verts.dtype) + 0.5)
+    face_id = torch.full((b * h * w,), -1, dtype=torch.long, device=verts.device)
+    face_id[pix] = gid % n_faces
     bary_img = torch.zeros(b * h * w, 3, dtype=verts.dtype, device=verts.device)
-    for i, (lo, hi) in enumerate(chunks):  # pass 3: barycentrics of the winners
-        key, f, bary, _ = cache[i] if cache is not None else _pixel_candidates(flat[lo:hi], fid[lo:hi], n_faces, h, w)
-        win = (best[key] == f) & covered[key]
-        bary_img[key[win]] = bary[win]
-    mask = covered.to(verts.dtype).view(b, 1, h, w)
-    bary_out = bary_img.view(b, h, w, 3).permute(0, 3, 1, 2)  # (B, 3, H, W)
+    bary_img[pix] = bary
+    mask = (face_id >= 0).to(verts.dtype).view(b, 1, h, w)
     image = None
     if attrs is not None:
-        image = interpolate(attrs, faces, face_id.view(b, h, w), bary_out)
-    return Raster(image, mask, face_id.view(b, h, w), bary_out)
+        corner = faces[gid % n_faces]  # (P, 3) vertex ids of each covered pixel's triangle
+        batch = pix // (h * w)
+        vals = attrs[batch[:, None], corner]  # (P, 3, C)
+        flat = torch.zeros(b * h * w, attrs.shape[-1], dtype=attrs.dtype, device=attrs.device)
+        flat[pix] = (vals * bary[..., None].to(attrs.dtype)).sum(1)
+        image = flat.view(b, h, w, -1).permute(0, 3, 1, 2).contiguous()
+    return Raster(image, mask, face_id.view(b, h, w), bary_img.view(b, h, w, 3).permute(0, 3, 1, 2))
 
 
-def interpolate(attrs: torch.Tensor, faces: torch.Tensor, face_id: torch.Tensor, bary: torch.Tensor) -> torch.Tensor:
-    """Barycentric interpolation of per-vertex ``attrs`` (B, V, C) -> (B, C, H, W); 0 where face_id < 0."""
-    b, h, w = face_id.shape
-    c = attrs.shape[-1]
-    fi = face_id.clamp(min=0).view(b, h * w)
-    corner = faces.to(attrs.device).long()[fi]  # (B, H*W, 3) vertex ids
-    vals = torch.gather(attrs, 1, corner.view(b, -1, 1).expand(-1, -1, c)).view(b, h * w, 3, c)
-    wts = bary.permute(0, 2, 3, 1).reshape(b, h * w, 3, 1).to(attrs.dtype)
-    out = (vals * wts).sum(2) * (face_id.view(b, h * w, 1) >= 0)
-    return out.view(b, h, w, c).permute(0, 3, 1, 2).contiguous()
-
-
-def _chunks(flat: torch.Tensor, h: int, w: int, max_candidates: int) -> list[tuple[int, int]]:
+def _chunks(tri: torch.Tensor, h: int, w: int, max_candidates: int) -> list[tuple[int, int]]:
     """Split triangles into runs whose bounding boxes hold at most ``max_candidates`` pixels."""
-    x, y = flat[..., 0], flat[..., 1]
-    bw = (torch.floor(x.amax(1) - 0.5).clamp(-1, w - 1) - torch.ceil(x.amin(1) - 0.5).clamp(0, w - 1) + 1).clamp(min=0)
-    bh = (torch.floor(y.amax(1) - 0.5).clamp(-1, h - 1) - torch.ceil(y.amin(1) - 0.5).clamp(0, h - 1) + 1).clamp(min=0)
-    cum = torch.cumsum((bw * bh).double(), 0).cpu()
-    total = float(cum[-1]) if len(cum) else 0.0
-    if total <= max_candidates:
-        return [(0, len(flat))]
+    _, _, bw, bh = _bbox(tri, h, w)
+    cum = torch.cumsum(bw * bh, 0).cpu()
+    if len(cum) == 0 or int(cum[-1]) <= max_candidates:
+        return [(0, len(tri))]
     bounds, lo = [], 0
-    while lo < len(flat):
-        base = float(cum[lo - 1]) if lo else 0.0
-        hi = int(torch.searchsorted(cum, torch.tensor(base + max_candidates, dtype=cum.dtype), right=True))
-        hi = max(hi, lo + 1)
+    while lo < len(tri):
+        base = int(cum[lo - 1]) if lo else 0
+        hi = max(int(torch.searchsorted(cum, torch.tensor(base + max_candidates), right=True)), lo + 1)
         bounds.append((lo, hi))
         lo = hi
     return bounds
-
-
-def _pixel_candidates(tri: torch.Tensor, fid: torch.Tensor, n_faces: int, h: int, w: int):
-    """(pixel key, face id, barycentrics, depth) of the inside candidates of a run of triangles."""
-    px, py, _, f, bary, depth = _candidates(tri, fid, h, w)
-    batch = f // n_faces
-    key = batch * (h * w) + py.long() * w + px.long()
-    return key, f, bary, depth

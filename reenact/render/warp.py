@@ -36,7 +36,7 @@ def _jacobi(x: torch.Tensor, known: torch.Tensor, value: torch.Tensor, iters: in
     return x
 
 
-def harmonic_fill(flow: torch.Tensor, mask: torch.Tensor, grid: int = 64, levels: int = 4, iters: int = 40):
+def harmonic_fill(flow: torch.Tensor, mask: torch.Tensor, grid: int = 32, levels: int = 3, iters: int = 40):
     """Extend ``flow`` (B, 2, H, W) from where ``mask`` (B, 1, H, W) is 1 to the whole image.
 
     Solves Laplace's equation on a ``grid``² lattice, with the face's flow fixed and zero flow on the
@@ -61,6 +61,7 @@ def extend_flow(flow: torch.Tensor, mask: torch.Tensor, feather: int = 3) -> tor
     """The face flow inside the face, blended into :func:`harmonic_fill` over ``feather`` pixels."""
     outside = harmonic_fill(flow, mask)
     k = 2 * feather + 1
-    soft = F.avg_pool2d(mask, k, stride=1, padding=feather, count_include_pad=False)
+    soft = F.avg_pool2d(mask, (1, k), stride=1, padding=(0, feather), count_include_pad=False)  # separable box
+    soft = F.avg_pool2d(soft, (k, 1), stride=1, padding=(feather, 0), count_include_pad=False)
     soft = ((soft - 0.5) * 2).clamp(0, 1) * mask
     return soft * flow + (1 - soft) * outside

@@ -1,0 +1,56 @@
+"""`drive` throughput on CPU in geometric-warp mode, against MediaPipe landmark detection alone.
+
+Drives testdata faces/lp_s6.jpg with videos/lp_d18.mp4 (216 frames, 480²) and times:
+  * drive end to end (decode, detect, fit, render, warp, encode, audio mux), library call;
+  * MediaPipe Face Landmarker alone (VIDEO mode, as drive uses it) on the same, pre-decoded frames.
+Target: drive time <= 2.5x detection time.
+
+Usage: python bench/bench_drive.py [--device cpu|cuda] [--paste-back]
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+from _common import ROOT, TESTDATA, machine
+
+
+def detection_alone(frames, fps: float) -> float:
+    from reenact.face.mediapipe_backend import MediaPipeFaces
+
+    with MediaPipeFaces(ROOT / "weights" / "face_landmarker_v2.task", video=True) as faces:
+        t = time.perf_counter()
+        for i, f in enumerate(frames):
+            faces.track(f, int(i * 1000 / fps))
+        return time.perf_counter() - t
+
+
+def main() -> None:
+    from reenact.drive import DriveOptions, drive
+    from reenact.io import VideoReader
+
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--paste-back", action="store_true")
+    args = ap.parse_args()
+    src, drv = TESTDATA / "faces" / "lp_s6.jpg", TESTDATA / "videos" / "lp_d18.mp4"
+    print(f"machine: {machine()}")
+    reader = VideoReader(drv)
+    frames = [f.copy() for f in reader]
+    det = detection_alone(frames, reader.info.fps)
+    with tempfile.TemporaryDirectory() as tmp:
+        t = time.perf_counter()
+        s = drive(src, drv, Path(tmp) / "o.mp4", DriveOptions(device=args.device, paste_back=args.paste_back))
+        total = time.perf_counter() - t
+    n = len(frames)
+    print(f"MediaPipe detection alone: {det:6.2f} s for {n} frames = {n / det:6.1f} frames/s")
+    print(f"drive (geometric warp, {args.device}{', paste-back' if args.paste_back else ''}): {total:6.2f} s "
+          f"end to end = {n / total:6.1f} frames/s (frame loop alone {s.fps:.1f} frames/s)")
+    print(f"drive / detection = {total / det:.2f}x (target <= 2.5x)")
+
+
+if __name__ == "__main__":
+    main()
