@@ -113,3 +113,40 @@ def test_rgba_and_grayscale_sources_work(testdata, tmp_path, name):
     frames = read_frames(out)
     assert len(frames) == 12 and frames[0].shape == (256, 3 * 256, 3), "[source crop | driver crop | output]"
     assert frames[0][:, 512:].std() > 10, "the output panel shows an image"
+
+
+def test_absolute_mode_at_512(testdata, tmp_path):
+    out = tmp_path / "abs.mp4"
+    res = run_cli("drive", testdata / "faces" / "lp_s6.jpg", testdata / "videos" / "lp_d11.mp4", "-o", out,
+                  "--absolute", "--size", "512", "--max-frames", "10", "--device", "cpu")
+    assert res.returncode == 0, res.stderr
+    frames = read_frames(out)
+    assert len(frames) == 10 and frames[0].shape == (512, 512, 3)
+    assert probe_video(out).fps == 25, "the driver's fps is kept"
+
+
+def test_frames_without_a_face_hold_the_fit(testdata, tmp_path):
+    """5 face-less frames, 20 face frames, 5 face-less, 10 face: 10 frames without a face are reported,
+    every frame is written, and face-less frames repeat the neighbouring fit."""
+    import cv2
+
+    from reenact.io import VideoWriter
+
+    face = read_frames(testdata / "videos" / "single_face.mp4")
+    empty = [cv2.resize(f, (640, 360)) for f in read_frames(testdata / "videos" / "no_face.mp4")[:10]]
+    frames = empty[:5] + face[:20] + empty[5:10] + face[20:30]
+    driver = tmp_path / "gappy.mp4"
+    with VideoWriter(driver, (640, 360), 30.0) as w:
+        for f in frames:
+            w.write(f)
+    out = tmp_path / "o.mp4"
+    res = run_cli("drive", testdata / "faces" / "lp_s6.jpg", driver, "-o", out)
+    assert res.returncode == 0, res.stderr
+    assert "10 driver frame(s) without a face" in " ".join(res.stderr.split())
+    video = [f.astype(int) for f in read_frames(out)]
+    assert len(video) == 40
+    held = np.abs(video[27] - video[24]).mean()
+    before = np.abs(video[2] - video[5]).mean()
+    moving = max(np.abs(video[i] - video[24]).mean() for i in range(30, 40))
+    print(f"held frames differ by {held:.2f} / {before:.2f}, moving frames by up to {moving:.2f}")
+    assert held < 1.0 and before < 1.0 and moving > 2 * held

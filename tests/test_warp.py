@@ -85,3 +85,22 @@ def test_half_resolution_displacement_matches_full_resolution(testdata, landmark
     print(f"half-resolution displacement: mean {err_px.mean():.4f} px, max {err_px.max():.3f} px")
     assert err_px.mean() < 0.05 and err_px.max() < 1.0  # the max sits on self-occlusion edges (nose side)
     assert (mask_full != mask_half).float().mean() < 0.01
+
+
+def test_geom_disp_sign_and_units_point_target_pixels_to_the_source():
+    """official_pwm.md §3a/§4: attribute = source xy - driving xy in 2·Δpx/size units, on the driving mesh."""
+    from reenact.render.guidance import geom_disp
+
+    size = 64
+    drv = torch.tensor([[[10.0, 10, 0], [50, 10, 0], [10, 50, 0], [50, 50, 0]]])
+    src = drv + torch.tensor([3.0, -2.0, 0.0])  # the surface sits 3 px right and 2 px up in the source
+    faces = torch.tensor([[0, 2, 1], [1, 2, 3]])  # front-facing (negative cross in y-down coordinates)
+    flow, mask = geom_disp(src, drv, faces, size)
+    inside = mask[0, 0].bool()
+    assert inside.sum() > 1000
+    assert torch.allclose(flow[0, 0][inside], torch.tensor(3.0 * 2 / size))
+    assert torch.allclose(flow[0, 1][inside], torch.tensor(-2.0 * 2 / size))
+    assert (flow[0][:, ~inside] == 0).all(), "zero outside the face"
+    ramp = torch.arange(size, dtype=torch.float32).view(1, 1, 1, size).expand(1, 1, size, size)
+    warped = backward_warp(ramp, flow)
+    assert torch.allclose(warped[0, 0, 30, 20], torch.tensor(23.0)), "target x=20 shows source x=23"
