@@ -35,6 +35,7 @@ from reenact.io.video import check_output
 from reenact.prefetch import prefetch
 
 FACE_MODELS = ("mediapipe",)
+VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv")
 # One-Euro settings for the driver crop box (pixels, t = frame index): steady on a still head,
 # the cutoff rises with the box speed so a moving head is followed.
 BOX_MIN_CUTOFF, BOX_BETA = 0.02, 0.01
@@ -247,6 +248,8 @@ def drive(source: str | Path, driver: str | Path, output: str | Path, opts: Driv
     source, driver, output = Path(source), Path(driver), Path(output)
     if opts.face_model not in FACE_MODELS:
         raise BadInputError(f"--face-model {opts.face_model}: available: {', '.join(FACE_MODELS)}")
+    if output.suffix.lower() not in VIDEO_SUFFIXES:
+        raise BadInputError(f"{output}: the output must be a video file ({', '.join(VIDEO_SUFFIXES)})")
     if opts.size not in (256, 512):
         raise BadInputError(f"--size {opts.size}: expected 256 or 512")
     check_output(output, opts.force)

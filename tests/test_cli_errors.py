@@ -102,3 +102,21 @@ def test_cuda_request_without_gpu(testdata, out_dir):
     res = run_cli("drive", testdata / "faces" / "lp_s6.jpg", testdata / "videos" / "single_face.mp4",
                   "-o", out_dir / "o.mp4", "--device", "cuda")
     _assert_one_line_error(res, "cuda", ("no CUDA",), out_dir)
+
+
+def test_output_must_be_a_video_file(testdata, out_dir):
+    res = run_cli("drive", testdata / "faces" / "lp_s6.jpg", testdata / "videos" / "single_face.mp4",
+                  "-o", out_dir / "result[1].png")
+    _assert_one_line_error(res, "result[1].png", ("must be a video",), out_dir)
+    assert list(out_dir.iterdir()) == []
+
+
+def test_output_folder_that_is_a_file(testdata, tmp_path):
+    blocker = tmp_path / "notes.txt"
+    blocker.write_text("a file where a folder should be")
+    res = run_cli("drive", testdata / "faces" / "lp_s6.jpg", testdata / "videos" / "single_face.mp4",
+                  "-o", blocker / "o.mp4")
+    lines = [ln for ln in user_lines(res.stderr) if ln.startswith("error:")]
+    assert res.returncode == 1 and "Traceback" not in res.stderr
+    assert len(lines) == 1 and "notes.txt" in lines[0], lines
+    assert blocker.read_text() == "a file where a folder should be"

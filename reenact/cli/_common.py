@@ -7,6 +7,7 @@ import sys
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from reenact.errors import ReenactError
 
@@ -19,7 +20,11 @@ def user_errors():
     try:
         yield
     except ReenactError as exc:
-        console.print(f"[bold red]error:[/] {exc}", soft_wrap=True)
+        console.print(f"[bold red]error:[/] {escape(str(exc))}", soft_wrap=True)
+        raise typer.Exit(1) from None
+    except OSError as exc:  # permission denied, disk full, ...: the user's environment, not a bug
+        where = f"{exc.filename}: " if exc.filename else ""
+        console.print(f"[bold red]error:[/] {escape(where + str(exc.strerror or exc))}", soft_wrap=True)
         raise typer.Exit(1) from None
     except KeyboardInterrupt:
         console.print("[bold red]interrupted[/]: no output was written")
