@@ -271,10 +271,12 @@ def drive(source: str | Path, driver: str | Path, output: str | Path, opts: Driv
     reference: FaceFit | None = None
     with cpu_threads_beside_tracker(device), atomic_output(output, opts.force) as tmp:
         writer = None
-        stream = itertools.islice(prefetch(driver_fits(reader, model, opts.size, first, opts.smooth, stats,
-                                                   panels=opts.side_by_side and not opts.paste_back), 4 * opts.batch), opts.max_frames)
+        fits_stream = driver_fits(reader, model, opts.size, first, opts.smooth, stats,
+                                  panels=opts.side_by_side and not opts.paste_back)
+        stream = itertools.islice(prefetch(fits_stream, depth=4 * opts.batch), opts.max_frames)
         for item in _batched(stream, opts.batch):
-            reference = reference or item[0][2]
+            if reference is None:  # the driver's reference frame: its first face (held before it)
+                reference = item[0][2]
             fits = [transfer(src.fit, fit, reference, opts.relative) for _, _, fit in item]
             frames = engine(fits)
             for (frame, dcrop, _), out in zip(item, frames):
