@@ -24,10 +24,10 @@ import torch
 from reenact import weights
 from reenact.errors import BadInputError, DeviceError, NoFaceError
 from reenact.face.crop import CropBox, warp_crop
+from reenact.engines import GeneratorEngine, GeometricWarp, Source
 from reenact.face.fit import FaceFit
 from reenact.face.mediapipe_backend import Detection, MediaPipeFaces, fit_in_crop
 from reenact.face.landmarks68 import mediapipe_to_68
-from reenact.face.mesh import topology
 from reenact.face.motion import FitSmoother, transfer
 from reenact.face.smoothing import OneEuro
 from reenact.io import VideoReader, VideoWriter, atomic_output, read_image
@@ -56,6 +56,7 @@ class DriveOptions:
     batch: int = 8
     smooth: bool = True
     weights_dir: str | None = None
+    checkpoint: str | None = None  # a reenact checkpoint; None = geometric warp
     max_frames: int | None = None  # stop after this many driver frames
     loops: int = 1  # replay the driver this many times (benchmarks)
 
@@ -97,14 +98,6 @@ def resolve_device(name: str) -> torch.device:
     if name != "cpu" and not name.startswith("cuda"):
         raise DeviceError(f"--device {name}: expected auto, cpu or cuda")
     return torch.device(name)
-
-
-@dataclass
-class Source:
-    image: np.ndarray  # (H, W, 3) uint8, full resolution
-    crop: np.ndarray  # (S, S, 3) uint8
-    affine: np.ndarray  # image -> crop
-    fit: FaceFit
 
 
 def prepare_source(path: Path, faces: MediaPipeFaces, size: int, face_index: int | None) -> Source:
@@ -157,65 +150,6 @@ def driver_fits(reader: VideoReader, model: Path, size: int, first: tuple[int, D
             yield frame, (warp_crop(frame, box.affine(size), size) if panels else None), last
 
 
-class GeometricWarp:
-    """No checkpoint: warp the source by the rendered 3D displacement, extended beyond the face.
-
-    The displacement is rendered at half the crop resolution and upsampled bilinearly: it is affine
-    on each triangle (about 8 px wide at 256²), so this changes it by hundredths of a pixel inside
-    the face (``tests/test_warp.py``) and saves three quarters of the rasterization.
-    """
-
-    name = "geometric warp"
-    render_scale = 0.5
-
-    def __init__(self, source: Source, device: torch.device, paste_back: bool):
-        self.device, self.paste_back, self.source = device, paste_back, source
-        self.faces = torch.as_tensor(topology(source.fit.topology), device=device)
-        self.src_verts = torch.as_tensor(source.fit.vertices, device=device)[None]
-        img = source.image if paste_back else source.crop
-        self.src = torch.from_numpy(np.array(img)).to(device).permute(2, 0, 1)[None].float() / 255
-
-    @torch.no_grad()
-    def __call__(self, fits: list[FaceFit]) -> np.ndarray:
-        """(B, H, W, 3) uint8 output frames for a batch of transferred fits."""
-        from reenact.render.paste import warp_region
-        from reenact.render.warp import backward_warp, extend_flow
-
-        verts = torch.as_tensor(np.stack([f.vertices for f in fits]), device=self.device)
-        size = self.source.crop.shape[0]
-        flow, mask = render_displacement(self.src_verts.expand(len(fits), -1, -1), verts, self.faces, size,
-                                         self.render_scale)
-        flow = extend_flow(flow, mask)
-        if not self.paste_back:
-            return _to_uint8(backward_warp(self.src.expand(len(fits), -1, -1, -1), flow))
-        region, (x0, y0, x1, y1) = warp_region(self.src, flow, self.source.affine)
-        frames = np.repeat(self.source.image[None], len(fits), axis=0)  # pixels outside the crop: untouched
-        frames[:, y0:y1, x0:x1] = _to_uint8(region)
-        return frames
-
-
-def _to_uint8(img: torch.Tensor) -> np.ndarray:
-    """(B, 3, H, W) float in [0, 1] -> (B, H, W, 3) uint8."""
-    return (img.clamp(0, 1) * 255 + 0.5).to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
-
-
-def render_displacement(src_verts: torch.Tensor, drv_verts: torch.Tensor, faces: torch.Tensor, size: int,
-                        scale: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
-    """geom_disp at ``scale`` x ``size``, upsampled to ``size`` (flow units do not depend on resolution)."""
-    import torch.nn.functional as F
-
-    from reenact.render.guidance import geom_disp
-
-    low = round(size * scale)
-    if low == size:
-        return geom_disp(src_verts, drv_verts, faces, size)
-    k = src_verts.new_tensor([scale, scale, scale])
-    flow, mask = geom_disp(src_verts * k, drv_verts * k, faces, low)
-    up = F.interpolate(torch.cat([flow * mask, mask], 1), size=(size, size), mode="bilinear", align_corners=False)
-    m = up[:, 2:]
-    return up[:, :2] / m.clamp(min=1e-6) * (m > 0.5), (m > 0.5).to(flow.dtype)
-
-
 def _even(frame: np.ndarray) -> np.ndarray:
     """Pad by one replicated row/column where needed: H.264 (yuv420p) needs even sizes."""
     h, w = frame.shape[:2]
@@ -252,6 +186,7 @@ def drive(source: str | Path, driver: str | Path, output: str | Path, opts: Driv
         raise BadInputError(f"{output}: the output must be a video file ({', '.join(VIDEO_SUFFIXES)})")
     if opts.size not in (256, 512):
         raise BadInputError(f"--size {opts.size}: expected 256 or 512")
+    ckpt = _checkpoint(opts)
     check_output(output, opts.force)
     device = resolve_device(opts.device)
     model = weights.resolve("mediapipe_face_landmarker", opts.weights_dir)
@@ -259,8 +194,7 @@ def drive(source: str | Path, driver: str | Path, output: str | Path, opts: Driv
     with MediaPipeFaces(model, num_faces=8) as faces:
         src = prepare_source(source, faces, opts.size, opts.face_index)
         first = find_first_face(VideoReader(driver), faces)
-    engine = GeometricWarp(src, device, opts.paste_back)
-    notify(f"No --checkpoint given: using the {engine.name} (rendered 3D displacement, no network).")
+    engine = make_engine(src, device, opts, ckpt, notify)
     stats = {"missing": first[0]}
     total = reader.info.n_frames * opts.loops
     if opts.max_frames:
@@ -294,6 +228,31 @@ def drive(source: str | Path, driver: str | Path, output: str | Path, opts: Driv
     seconds = time.perf_counter() - start
     return DriveSummary(output, n, seconds, stats["missing"], engine.name, bool(reader.info.audio_codec),
                         writer.size)
+
+
+def _checkpoint(opts: DriveOptions) -> dict | None:
+    """The checkpoint named by ``opts`` (validated against --size), or None."""
+    if opts.checkpoint is None:
+        return None
+    from reenact.models import checkpoint
+
+    ckpt = checkpoint.load(opts.checkpoint)
+    size = ckpt["model"]["image_size"]
+    if opts.size != size:
+        raise BadInputError(f"{opts.checkpoint}: this checkpoint works at {size}x{size}; use --size {size}")
+    return ckpt
+
+
+def make_engine(src: Source, device: torch.device, opts: DriveOptions, ckpt: dict | None, notify) -> object:
+    """The generator of ``ckpt``, or the geometric warp when there is no checkpoint (said once)."""
+    if ckpt is None:
+        engine = GeometricWarp(src, device, opts.paste_back)
+        notify(f"No --checkpoint given: using the {engine.name} (rendered 3D displacement, no network).")
+        return engine
+    engine = GeneratorEngine(src, device, opts.paste_back, ckpt, opts.checkpoint)
+    if engine.warning:
+        notify(engine.warning)
+    return engine
 
 
 def _batched(it, n: int):

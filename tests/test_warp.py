@@ -66,7 +66,7 @@ def test_full_frame_paste_with_zero_flow_is_lossless_and_local():
 
 def test_half_resolution_displacement_matches_full_resolution(testdata, landmarker):
     """drive renders geom_disp at half resolution and upsamples; inside the face it must agree."""
-    from reenact.drive import render_displacement
+    from reenact.engines import render_displacement
     from reenact.face.landmarks68 import mediapipe_to_68
     from reenact.face.mediapipe_backend import fit_in_crop
     from reenact.face.mesh import topology

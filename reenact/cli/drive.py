@@ -24,6 +24,7 @@ def drive_command(
     source: Path = typer.Argument(..., help="Source portrait (jpg/png/...): the face to animate."),
     driver: Path = typer.Argument(..., help="Driving video: head pose and expression come from it."),
     output: Path = typer.Option(..., "-o", "--output", help="Output .mp4 (written atomically)."),
+    checkpoint: Path = typer.Option(None, "--checkpoint", help="A reenact checkpoint (e.g. from `reenact weights import-official`). Without one: the geometric warp."),
     size: int = typer.Option(256, "--size", help="Face crop resolution: 256 or 512."),
     relative: bool = typer.Option(True, "--relative/--absolute",
                                   help="Motion relative to the driver's first face frame (default), or the driver's absolute pose."),
@@ -44,7 +45,8 @@ def drive_command(
     quiet_native_logs()
     opts = DriveOptions(size=size, relative=relative, paste_back=paste_back, side_by_side=side_by_side,
                         face_index=face_index, face_model=face_model.value, device=device.value, force=force,
-                        weights_dir=str(weights_dir) if weights_dir else None, max_frames=max_frames)
+                        weights_dir=str(weights_dir) if weights_dir else None, max_frames=max_frames,
+                        checkpoint=str(checkpoint) if checkpoint else None)
     with user_errors(), Progress(TextColumn("reenacting"), BarColumn(), MofNCompleteColumn(),
                                  TimeRemainingColumn(), console=console, transient=True) as bar:
         task = bar.add_task("drive", total=None)

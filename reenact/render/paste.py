@@ -43,21 +43,25 @@ def warp_full_frame(image: torch.Tensor, flow: torch.Tensor, affine: np.ndarray)
     return out
 
 
+def _region(affine: np.ndarray, s: int, h: int, w: int, device, dtype):
+    """Image box of the crop, its pixel centres p (h', w', 2) and their crop coordinates q = A p."""
+    x0, y0, x1, y1 = crop_bounds(affine, s, (h, w))
+    a = torch.as_tensor(affine, dtype=dtype, device=device)
+    ys, xs = torch.meshgrid(torch.arange(y0, y1, device=device, dtype=dtype) + 0.5,
+                            torch.arange(x0, x1, device=device, dtype=dtype) + 0.5, indexing="ij")
+    p = torch.stack([xs, ys], -1)  # (h', w', 2) image pixel centres
+    return (x0, y0, x1, y1), a, p @ a[:, :2].T + a[:, 2]
+
+
 def warp_region(image: torch.Tensor, flow: torch.Tensor, affine: np.ndarray):
     """The part of :func:`warp_full_frame` that changes: (B, 3, y1-y0, x1-x0) and its box (x0, y0, x1, y1)."""
     b, _, s, _ = flow.shape
     _, _, h, w = image.shape
-    x0, y0, x1, y1 = crop_bounds(affine, s, (h, w))
-    if x1 <= x0 or y1 <= y0:
+    box, a, q = _region(affine, s, h, w, flow.device, flow.dtype)
+    if box[2] <= box[0] or box[3] <= box[1]:
         return image[:, :, :0, :0].expand(b, -1, -1, -1), (0, 0, 0, 0)
-    dev, dt = flow.device, flow.dtype
-    a = torch.as_tensor(affine, dtype=dt, device=dev)
-    ys, xs = torch.meshgrid(torch.arange(y0, y1, device=dev, dtype=dt) + 0.5,
-                            torch.arange(x0, x1, device=dev, dtype=dt) + 0.5, indexing="ij")
-    p = torch.stack([xs, ys], -1)  # (h', w', 2) image pixel centres
-    q = p @ a[:, :2].T + a[:, 2]  # crop coordinates
     qn = (q * (2.0 / s) - 1).expand(b, -1, -1, -1)  # (B, h', w', 2) normalized crop coords
-    weighted = flow * feather_mask(s, device=dev).to(dt)
+    weighted = flow * feather_mask(s, device=flow.device).to(flow.dtype)
     f = F.grid_sample(weighted, qn, mode="bilinear", padding_mode="zeros", align_corners=False)
     src_q = q + f.permute(0, 2, 3, 1) * (s / 2.0)  # (B, h', w', 2)
     inv = torch.linalg.inv(torch.cat([a, a.new_tensor([[0, 0, 1]])]))[:2]
@@ -65,4 +69,21 @@ def warp_region(image: torch.Tensor, flow: torch.Tensor, affine: np.ndarray):
     grid = src_p / src_p.new_tensor([w / 2.0, h / 2.0]) - 1
     region = F.grid_sample(image.expand(b, -1, -1, -1), grid, mode="bilinear", padding_mode="border",
                            align_corners=False)
-    return region, (x0, y0, x1, y1)
+    return region, box
+
+
+def paste_crop(image: torch.Tensor, crop: torch.Tensor, affine: np.ndarray):
+    """Blend generated crops (B, 3, S, S) into ``image`` (1, 3, H, W) through the feathered crop mask.
+
+    Returns the changed region (B, 3, y1-y0, x1-x0) and its box, like :func:`warp_region`.
+    """
+    b, _, s, _ = crop.shape
+    _, _, h, w = image.shape
+    (x0, y0, x1, y1), _, q = _region(affine, s, h, w, crop.device, crop.dtype)
+    if x1 <= x0 or y1 <= y0:
+        return image[:, :, :0, :0].expand(b, -1, -1, -1), (0, 0, 0, 0)
+    qn = (q * (2.0 / s) - 1).expand(b, -1, -1, -1)
+    fg = F.grid_sample(torch.cat([crop, feather_mask(s, device=crop.device).to(crop.dtype).expand(b, -1, -1, -1)], 1),
+                       qn, mode="bilinear", padding_mode="zeros", align_corners=False)
+    alpha = fg[:, 3:]
+    return fg[:, :3] * alpha + image[:, :, y0:y1, x0:x1] * (1 - alpha), (x0, y0, x1, y1)

@@ -1,0 +1,131 @@
+"""Frame producers for ``drive``: the geometric warp (no checkpoint) and the PWM generator.
+
+Both take a batch of transferred driver fits and return output frames (B, H, W, 3) uint8: the
+animated crop, or with ``paste_back`` the full source image with the face animated in place.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from reenact.errors import BadInputError
+from reenact.face.fit import FaceFit
+from reenact.face.mesh import topology
+
+
+@dataclass
+class Source:
+    """The source image, its crop at the working size, the image->crop affine and its fit."""
+
+    image: np.ndarray  # (H, W, 3) uint8, full resolution
+    crop: np.ndarray  # (S, S, 3) uint8
+    affine: np.ndarray  # image -> crop
+    fit: FaceFit
+
+
+class _Engine:
+    """Shared state: triangles, source vertices and the source image as a tensor on the device."""
+
+    def __init__(self, source: Source, device: torch.device, paste_back: bool):
+        self.device, self.paste_back, self.source = device, paste_back, source
+        self.faces = torch.as_tensor(topology(source.fit.topology), device=device)
+        self.src_verts = torch.as_tensor(source.fit.vertices, device=device)[None]
+        img = source.image if paste_back else source.crop
+        self.src = torch.from_numpy(np.array(img)).to(device).permute(2, 0, 1)[None].float() / 255
+
+    def _verts(self, fits: list[FaceFit]) -> torch.Tensor:
+        return torch.as_tensor(np.stack([f.vertices for f in fits]), device=self.device)
+
+    def _frames(self, region: torch.Tensor, box: tuple[int, int, int, int]) -> np.ndarray:
+        """Full source frames with ``region`` written into ``box``; pixels outside stay untouched."""
+        x0, y0, x1, y1 = box
+        frames = np.repeat(self.source.image[None], region.shape[0], axis=0)
+        frames[:, y0:y1, x0:x1] = _to_uint8(region)
+        return frames
+
+
+class GeometricWarp(_Engine):
+    """No checkpoint: warp the source by the rendered 3D displacement, extended beyond the face.
+
+    The displacement is rendered at half the crop resolution and upsampled bilinearly: it is affine
+    on each triangle (about 8 px wide at 256²), so this changes it by hundredths of a pixel inside
+    the face (``tests/test_warp.py``) and saves three quarters of the rasterization.
+    """
+
+    name = "geometric warp"
+    render_scale = 0.5
+
+    @torch.no_grad()
+    def __call__(self, fits: list[FaceFit]) -> np.ndarray:
+        """(B, H, W, 3) uint8 output frames for a batch of transferred fits."""
+        from reenact.render.paste import warp_region
+        from reenact.render.warp import backward_warp, extend_flow
+
+        verts = self._verts(fits)
+        size = self.source.crop.shape[0]
+        flow, mask = render_displacement(self.src_verts.expand(len(fits), -1, -1), verts, self.faces, size,
+                                         self.render_scale)
+        flow = extend_flow(flow, mask)
+        if not self.paste_back:
+            return _to_uint8(backward_warp(self.src.expand(len(fits), -1, -1, -1), flow))
+        return self._frames(*warp_region(self.src, flow, self.source.affine))
+
+
+def _to_uint8(img: torch.Tensor) -> np.ndarray:
+    """(B, 3, H, W) float in [0, 1] -> (B, H, W, 3) uint8."""
+    return (img.clamp(0, 1) * 255 + 0.5).to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+
+
+def render_displacement(src_verts: torch.Tensor, drv_verts: torch.Tensor, faces: torch.Tensor, size: int,
+                        scale: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """geom_disp at ``scale`` x ``size``, upsampled to ``size`` (flow units do not depend on resolution)."""
+    import torch.nn.functional as F
+
+    from reenact.render.guidance import geom_disp
+
+    low = round(size * scale)
+    if low == size:
+        return geom_disp(src_verts, drv_verts, faces, size)
+    k = src_verts.new_tensor([scale, scale, scale])
+    flow, mask = geom_disp(src_verts * k, drv_verts * k, faces, low)
+    up = F.interpolate(torch.cat([flow * mask, mask], 1), size=(size, size), mode="bilinear", align_corners=False)
+    m = up[:, 2:]
+    return up[:, :2] / m.clamp(min=1e-6) * (m > 0.5), (m > 0.5).to(flow.dtype)
+
+
+class GeneratorEngine(_Engine):
+    """A PWM checkpoint: the generator animates the source crop, guided by the rendered displacement.
+
+    Only ``geom_disp`` checkpoints run on the built-in MediaPipe geometry; neural codes live on the
+    vertices of the topology they were trained on (FLAME's 5023 for the official files).
+    """
+
+    name = "PWM generator"
+
+    def __init__(self, source: Source, device: torch.device, paste_back: bool, ckpt: dict, checkpoint_path: str):
+        from reenact.models.checkpoint import load_generator
+
+        super().__init__(source, device, paste_back)
+        guidance, topo = ckpt["model"]["guidance"], ckpt.get("topology")
+        if guidance != "geom_disp" and topo != source.fit.topology:
+            raise BadInputError(f"{checkpoint_path}: a {guidance} checkpoint carries per-vertex codes for the "
+                                f"{topo} topology; it needs --face-model flame, which this version does not have yet")
+        self.warning = None if topo == source.fit.topology else (
+            f"{checkpoint_path} was trained on {topo} displacements; running it on the built-in "
+            f"{source.fit.topology} geometry")
+        self.gen = load_generator(ckpt, device)
+        self.crop = torch.from_numpy(np.array(source.crop)).to(device).permute(2, 0, 1)[None].float() / 255
+
+    @torch.no_grad()
+    def __call__(self, fits: list[FaceFit]) -> np.ndarray:
+        from reenact.render.paste import paste_crop
+
+        size = self.source.crop.shape[0]
+        flow, _ = render_displacement(self.src_verts.expand(len(fits), -1, -1), self._verts(fits), self.faces, size)
+        out = self.gen(self.crop.expand(len(fits), -1, -1, -1), disp=flow).out_img
+        if not self.paste_back:
+            return _to_uint8(out)
+        return self._frames(*paste_crop(self.src, out, self.source.affine))
