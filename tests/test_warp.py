@@ -104,3 +104,26 @@ def test_geom_disp_sign_and_units_point_target_pixels_to_the_source():
     ramp = torch.arange(size, dtype=torch.float32).view(1, 1, 1, size).expand(1, 1, size, size)
     warped = backward_warp(ramp, flow)
     assert torch.allclose(warped[0, 0, 30, 20], torch.tensor(23.0)), "target x=20 shows source x=23"
+
+
+def test_neural_codes_render_on_the_mesh_and_learn():
+    from reenact.models.generator import PWMGenerator
+    from reenact.render.guidance import guidance_maps
+
+    size = 32
+    drv = torch.tensor([[[4.0, 4, 0], [28, 4, 0], [4, 28, 0], [28, 28, 0]]])
+    src = drv + torch.tensor([2.0, 0.0, 0.0])
+    faces = torch.tensor([[0, 2, 1], [1, 2, 3]])
+    gen = PWMGenerator("both", num_levels=3, shrink=0.25, embed_dim=4, n_vertices=4, warp="exact")
+    with torch.no_grad():
+        gen.codes.copy_(torch.tensor([[1.0, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]]))
+    maps = guidance_maps("both", gen.codes, src, drv, faces, size)
+    cd, cs = maps["codes_d"], maps["codes_s"]
+    assert cd.shape == (1, 4, size, size) and maps["disp"].shape == (1, 2, size, size)
+    inside = cd.sum(1)[0] > 0
+    assert torch.allclose(cd.sum(1)[0][inside], torch.tensor(1.0)), "barycentric weights of one-hot codes sum to 1"
+    assert cd[0, :, 0, 0].abs().sum() == 0, "zero outside the face"
+    assert cd[0, 0, 5, 5] > 0.8 and cs[0, 0, 5, 7] > 0.8, "vertex 0's code sits at vertex 0 in each space"
+    out = gen(torch.rand(1, 3, size, size), **maps)
+    out.out_img.mean().backward()
+    assert gen.codes.grad is not None and gen.codes.grad.abs().sum() > 0

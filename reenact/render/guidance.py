@@ -20,3 +20,24 @@ def geom_disp(verts_src: torch.Tensor, verts_drv: torch.Tensor, faces: torch.Ten
     disp = (verts_src[..., :2] - verts_drv[..., :2]) * (2.0 / size)  # (B, V, 2)
     r = rasterize(verts_drv, faces, disp, (size, size))
     return r.image, r.mask
+
+
+def neural_codes(codes: torch.Tensor, verts: torch.Tensor, faces: torch.Tensor, size: int) -> torch.Tensor:
+    """Posed neural codes: the learnable per-vertex codes (V, E) rasterized on ``verts`` (B, V, 3).
+
+    On the driving mesh this is the guidance map; on the source mesh it is concatenated to the source
+    image as encoder input (supplementary §2). Returns (B, E, size, size), 0 outside the face;
+    differentiable with respect to ``codes``.
+    """
+    attrs = codes[None].expand(verts.shape[0], -1, -1)  # (B, V, E)
+    return rasterize(verts, faces, attrs, (size, size)).image
+
+
+def guidance_maps(guidance: str, codes: torch.Tensor | None, verts_src: torch.Tensor, verts_drv: torch.Tensor,
+                  faces: torch.Tensor, size: int) -> dict[str, torch.Tensor | None]:
+    """The generator's guidance inputs {disp, codes_d, codes_s} for ``guidance`` (None where unused)."""
+    disp = geom_disp(verts_src, verts_drv, faces, size)[0] if guidance in ("geom_disp", "both") else None
+    if guidance == "geom_disp":
+        return {"disp": disp, "codes_d": None, "codes_s": None}
+    return {"disp": disp, "codes_d": neural_codes(codes, verts_drv, faces, size),
+            "codes_s": neural_codes(codes, verts_src, faces, size)}
