@@ -1,0 +1,126 @@
+"""FLAME backend: safe loading of chumpy-era pickles and DECA's embedding; LBS parity with smplx."""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import SHARED
+from flame_synth import read_obj, synthetic_arrays, write_generic_model, write_smplx_model_dir
+from reenact.face.flame import FlameModel
+from reenact.face.safe_pickle import UnsafePickleError, load_object_npy, load_pickle, to_numpy
+
+ASSETS = SHARED / "reference" / "flame_assets"
+
+
+@pytest.fixture(scope="module")
+def assets():
+    if not ASSETS.is_dir():
+        pytest.skip(f"FLAME test assets not found: {ASSETS}")
+    template, faces = read_obj(ASSETS / "head_template.obj")
+    return synthetic_arrays(template, faces), load_object_npy(ASSETS / "landmark_embedding.npy")
+
+
+@pytest.fixture(scope="module")
+def model_file(assets, tmp_path_factory):
+    path = tmp_path_factory.mktemp("flame") / "generic_model.pkl"
+    write_generic_model(path, assets[0])
+    return path
+
+
+def test_synthetic_file_is_stored_like_the_real_one(model_file):
+    import pickletools
+
+    globals_ = {arg for op, arg, _ in pickletools.genops(model_file.read_bytes()) if op.name == "GLOBAL"}
+    assert "chumpy.ch Ch" in globals_ and any("csc_matrix" in g for g in globals_)
+
+
+@pytest.mark.parametrize("protocol", [0, 2])
+def test_generic_model_loads_without_chumpy(assets, tmp_path, protocol):
+    import sys
+
+    path = tmp_path / "generic_model.pkl"
+    write_generic_model(path, assets[0], protocol=protocol)
+    data = load_pickle(path)
+    assert "chumpy" not in sys.modules
+    for key in ("v_template", "shapedirs", "weights", "J_regressor", "posedirs", "f", "kintree_table"):
+        assert np.allclose(to_numpy(data[key]), assets[0][key]), key
+    assert to_numpy(data["shapedirs"]).shape == (5023, 3, 400)
+
+
+def test_real_landmark_embedding_loads_through_the_allow_list(assets):
+    emb = assets[1]
+    assert to_numpy(emb["dynamic_lmk_faces_idx"]).shape == (79, 17)
+    assert to_numpy(emb["full_lmk_bary_coords"]).shape == (1, 68, 3)
+    assert isinstance(emb["dynamic_lmk_bary_coords"], torch.Tensor)
+
+
+def test_code_running_pickle_is_refused(tmp_path):
+    marker = tmp_path / "marker"
+
+    class Evil:
+        def __reduce__(self):
+            import os
+
+            return os.system, (f"touch {marker}",)
+
+    bad = tmp_path / "generic_model.pkl"
+    bad.write_bytes(pickle.dumps({"v_template": Evil()}))
+    with pytest.raises(UnsafePickleError, match="os.system|posix.system|not on the allow-list"):
+        load_pickle(bad)
+    assert not marker.exists()
+    npy = tmp_path / "landmark_embedding.npy"
+    np.save(npy, np.array({"x": Evil()}, dtype=object), allow_pickle=True)
+    with pytest.raises(UnsafePickleError):
+        load_object_npy(npy)
+    assert not marker.exists()
+
+
+def test_lbs_matches_smplx(assets, model_file, tmp_path):
+    smplx = pytest.importorskip("smplx")
+    arrays, emb = assets
+    write_smplx_model_dir(tmp_path / "smplx", arrays, emb)
+    b = 4
+    ref = smplx.FLAME(model_path=str(tmp_path / "smplx"), gender="neutral", num_betas=100,
+                      num_expression_coeffs=50, batch_size=b, use_face_contour=False, ext="pkl")
+    ours = FlameModel.from_file(model_file, n_shape=100, n_exp=50)
+    g = torch.Generator().manual_seed(0)
+    shape, expr = torch.randn(b, 100, generator=g), torch.randn(b, 50, generator=g)
+    pose = torch.randn(b, 5, 3, generator=g) * 0.3
+    with torch.no_grad():
+        out = ref(betas=shape, expression=expr, global_orient=pose[:, 0], neck_pose=pose[:, 1],
+                  jaw_pose=pose[:, 2], leye_pose=pose[:, 3], reye_pose=pose[:, 4])
+        verts, joints = ours(shape, expr, pose)
+    dv = (verts - out.vertices).abs().max().item()
+    dj = (joints - out.joints[:, :5]).abs().max().item()
+    print(f"FLAME vs smplx: max |dv| {dv:.2e}, max |dj| {dj:.2e} (vertex extent {np.ptp(arrays['v_template'], 0).max():.3f})")
+    assert dv < 1e-5 and dj < 1e-5
+    assert (verts - ours.v_template).abs().max() > 0.01, "the parameters actually move the mesh"
+
+
+def _barycentric_reference(verts: np.ndarray, faces: np.ndarray, idx: np.ndarray, bary: np.ndarray) -> np.ndarray:
+    return np.einsum("lk,lkd->ld", bary, verts[faces[idx]])
+
+
+def test_68_landmarks_on_the_template(assets, model_file):
+    from reenact.face.flame import FlameLandmarks
+
+    arrays, emb = assets
+    model = FlameModel.from_file(model_file)
+    lmk = FlameLandmarks(emb, model.faces)
+    v = model.v_template[None].double()
+    static = lmk.static(v.float())[0].numpy()
+    ref = _barycentric_reference(arrays["v_template"], arrays["f"].astype(np.int64),
+                                 to_numpy(emb["full_lmk_faces_idx"])[0], to_numpy(emb["full_lmk_bary_coords"])[0])
+    assert np.abs(static - ref).max() < 1e-5
+    zero = torch.zeros(1, 5, 3)
+    dyn = lmk(v.float(), zero)[0].numpy()
+    jaw_ref = _barycentric_reference(arrays["v_template"], arrays["f"].astype(np.int64),
+                                     to_numpy(emb["dynamic_lmk_faces_idx"])[0], to_numpy(emb["dynamic_lmk_bary_coords"])[0])
+    assert np.abs(dyn[:17] - jaw_ref).max() < 1e-5 and np.abs(dyn[17:] - static[17:]).max() < 1e-5
+    turned = zero.clone()
+    turned[0, 0, 1] = np.radians(-20)  # yaw -20 degrees at the root
+    assert int(lmk.contour_rows(turned)) == 59 and int(lmk.contour_rows(-turned)) == 20
