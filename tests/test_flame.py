@@ -124,3 +124,44 @@ def test_68_landmarks_on_the_template(assets, model_file):
     turned = zero.clone()
     turned[0, 0, 1] = np.radians(-20)  # yaw -20 degrees at the root
     assert int(lmk.contour_rows(turned)) == 59 and int(lmk.contour_rows(-turned)) == 20
+
+
+def _angle_deg(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    from reenact.face.flame import rodrigues
+
+    r = rodrigues(a) @ rodrigues(b).transpose(-1, -2)
+    cos = ((r.diagonal(dim1=-2, dim2=-1).sum(-1) - 1) / 2).clamp(-1, 1)
+    return torch.rad2deg(torch.acos(cos))
+
+
+def test_fitter_recovers_pose_and_camera_from_noisy_landmarks(assets, model_file):
+    from reenact.face.flame import FlameLandmarks
+    from reenact.face.flame_fit import FlameFitter, project
+
+    model = FlameModel.from_file(model_file)
+    lmk = FlameLandmarks(assets[1], model.faces)
+    g = torch.Generator().manual_seed(1)
+    n = 8
+    shape = torch.randn(1, 100, generator=g) * 0.5
+    expr = torch.randn(n, 50, generator=g) * 0.5
+    t = torch.linspace(0, 1, n)[:, None]  # a smooth clip: pitch, yaw (up to 20 deg), roll; jaw opening
+    pose = torch.zeros(n, 5, 3)
+    pose[:, 0] = torch.cat([0.15 * torch.sin(3 * t), 0.35 * torch.sin(2 * t + 0.5), 0.1 * torch.cos(4 * t)], 1)
+    pose[:, 2, 0] = (0.1 + 0.1 * torch.sin(5 * t))[:, 0]
+    cam = torch.stack([torch.full((n,), 8.0), 0.01 * torch.sin(t[:, 0]), -0.02 + 0.01 * torch.cos(t[:, 0])], 1)
+    with torch.no_grad():
+        verts, _ = model(shape.expand(n, -1), expr, pose)
+        clean = project(lmk(verts, pose), cam, 256)[..., :2]
+    noisy = clean + torch.randn(clean.shape, generator=g)  # 1 px noise
+    fit = FlameFitter(model, lmk).fit(noisy)
+    pose_err = _angle_deg(fit.pose[:, 0], pose[:, 0])
+    scale_err = (fit.cam[:, 0] / cam[:, 0] - 1).abs()
+    print(f"fitter: global pose error max {pose_err.max():.2f} / mean {pose_err.mean():.2f} deg, scale error max "
+          f"{100 * scale_err.max():.2f} %, residual max {fit.residual.max():.2f} px "
+          f"(face spans {np.ptp(clean[0].numpy(), 0).max():.0f} px)")
+    # Issue 4 asks for pose within 1 deg and scale within 1 %. Measured here: pose max 1.1-1.35 deg
+    # (mean about 0.7), scale 0.4-0.9 %, over noise seeds. The bound below is what holds today, and the
+    # issue stays open until the 1 deg bar is met. Suspect: the synthetic blendshapes can mimic small rotations.
+    assert pose_err.max() < 2.0 and scale_err.max() < 0.015 and fit.residual.max() <= 1.5
+    again = FlameFitter(model, lmk).fit(noisy)
+    assert torch.equal(again.pose, fit.pose), "deterministic for a given seed"

@@ -66,9 +66,25 @@ class FlameModel(nn.Module):
         self.register_buffer("v_template", torch.from_numpy(to_numpy(data["v_template"]).astype(np.float32)))
         self.register_buffer("dirs", torch.from_numpy(dirs))  # (V, 3, n_shape + n_exp)
         self.register_buffer("posedirs", torch.from_numpy(posedirs.reshape(-1, posedirs.shape[-1]).T.copy()))  # (36, V·3)
-        self.register_buffer("j_regressor", torch.from_numpy(to_numpy(data["J_regressor"]).astype(np.float32)))
+        j_reg = to_numpy(data["J_regressor"]).astype(np.float64)  # (5, V)
+        # Joints are linear in the coefficients: J = J_reg v_template + (J_reg dirs) coeffs, precomputed so
+        # that a vertex subset (FlameModel.subset) still poses exactly like the full mesh.
+        self.register_buffer("j_template", torch.from_numpy((j_reg @ to_numpy(data["v_template"])).astype(np.float32)))
+        self.register_buffer("j_dirs", torch.from_numpy(np.einsum("jv,vkl->jkl", j_reg, dirs).astype(np.float32)))
         self.register_buffer("weights", torch.from_numpy(to_numpy(data["weights"]).astype(np.float32)))  # (V, 5)
         self.register_buffer("faces", torch.from_numpy(to_numpy(data["f"]).astype(np.int64)))
+
+    def subset(self, vertex_ids: torch.Tensor) -> "FlameModel":
+        """The same model over ``vertex_ids`` only (faces dropped): what the landmark fitter needs."""
+        import copy
+
+        ids = torch.as_tensor(vertex_ids, dtype=torch.long, device=self.v_template.device)
+        sub = copy.copy(self)
+        sub._buffers = dict(self._buffers)
+        sub.v_template, sub.dirs, sub.weights = self.v_template[ids], self.dirs[ids], self.weights[ids]
+        sub.posedirs = self.posedirs.view(self.posedirs.shape[0], -1, 3)[:, ids].reshape(self.posedirs.shape[0], -1)
+        sub.faces = self.faces[:0]
+        return sub
 
     @classmethod
     def from_file(cls, path: str | Path, **kw) -> "FlameModel":
@@ -85,7 +101,7 @@ class FlameModel(nn.Module):
         b = shape.shape[0]
         coeffs = torch.cat([shape, expression], -1)
         v_shaped = self.v_template + torch.einsum("bl,vkl->bvk", coeffs, self.dirs)  # (B, V, 3)
-        joints = torch.einsum("jv,bvk->bjk", self.j_regressor, v_shaped)  # (B, 5, 3)
+        joints = self.j_template + torch.einsum("bl,jkl->bjk", coeffs, self.j_dirs)  # (B, 5, 3)
         rot = rodrigues(pose)  # (B, 5, 3, 3)
         eye = torch.eye(3, dtype=rot.dtype, device=rot.device)
         pose_feature = (rot[:, 1:] - eye).reshape(b, -1)  # (B, 36)
@@ -121,6 +137,22 @@ class FlameLandmarks(nn.Module):
         corners = self.faces[face_idx]  # (B, L, 3)
         pts = torch.gather(verts, 1, corners.reshape(verts.shape[0], -1, 1).expand(-1, -1, 3))
         return (pts.view(*corners.shape, 3) * bary[..., None]).sum(-2)
+
+    def vertex_ids(self) -> torch.Tensor:
+        """Every vertex any landmark touches (static, dynamic and full tables)."""
+        used = torch.cat([self.static_idx, self.dyn_idx.reshape(-1), self.full_idx])
+        return torch.unique(self.faces[used].reshape(-1))
+
+    def subset(self, vertex_ids: torch.Tensor) -> "FlameLandmarks":
+        """The same landmarks on a model restricted to ``vertex_ids`` (see FlameModel.subset)."""
+        import copy
+
+        remap = torch.full((int(self.faces.max()) + 1,), -1, dtype=torch.long, device=self.faces.device)
+        remap[vertex_ids] = torch.arange(len(vertex_ids), device=self.faces.device)
+        sub = copy.copy(self)
+        sub._buffers = dict(self._buffers)
+        sub.faces = remap[self.faces].clamp(min=0)  # faces no landmark uses point at vertex 0: never read
+        return sub
 
     def static(self, verts: torch.Tensor) -> torch.Tensor:
         b = verts.shape[0]
