@@ -43,7 +43,6 @@ def synthetic_arrays(template: np.ndarray, faces: np.ndarray, seed: int = 0) -> 
         shapedirs[:, k, :] = amp * np.sin(np.einsum("vd,ld->vl", u, freq[:, k]) + phase[:, k])
     mouth = np.exp(-(((u[:, 1] - 0.3) / 0.15) ** 2))[:, None]  # expressions act on the lower face
     shapedirs[:, :, 300:] *= mouth[:, :, None]
-    shapedirs = _without_similarity(shapedirs, v)
     posedirs = 1e-4 * np.sin(np.einsum("vd,ld->vl", u, rng.uniform(0.5, 2, (36, 3))))[:, None, :].repeat(3, 1)
     groups = {
         0: u[:, 1] < 0.08,  # root: base of the neck
@@ -64,20 +63,6 @@ def synthetic_arrays(template: np.ndarray, faces: np.ndarray, seed: int = 0) -> 
     kintree = np.array([[4294967295, 0, 1, 1, 1], [0, 1, 2, 3, 4]], np.int64)
     return {"v_template": v, "f": faces.astype(np.uint32), "shapedirs": shapedirs, "posedirs": posedirs,
             "J_regressor": j_reg, "weights": weights, "kintree_table": kintree}
-
-
-def _without_similarity(dirs: np.ndarray, v: np.ndarray) -> np.ndarray:
-    """Remove from every component its least-squares part along the 7 infinitesimal similarity motions
-    (3 translations, 3 rotations, scale) of the template. FLAME's PCA spaces are learned from aligned
-    scans, so they hold (almost) no rigid motion; random smooth fields otherwise mimic small head turns."""
-    c = v - v.mean(0)
-    basis = [np.tile(np.eye(3)[k], (len(v), 1)) for k in range(3)]  # translations
-    basis += [np.cross(np.eye(3)[k], c) for k in range(3)]  # rotations about x, y, z
-    basis.append(c)  # scale
-    b = np.stack([m.reshape(-1) for m in basis], 1)  # (3V, 7)
-    flat = dirs.reshape(-1, dirs.shape[-1])  # (3V, L)
-    coef, *_ = np.linalg.lstsq(b, flat, rcond=None)
-    return (flat - b @ coef).reshape(dirs.shape)
 
 
 def _fake_chumpy():
