@@ -26,15 +26,15 @@ from reenact.errors import BadInputError, DeviceError, NoFaceError
 from reenact.face.crop import CropBox, warp_crop
 from reenact.engines import GeneratorEngine, GeometricWarp, Source
 from reenact.face.fit import FaceFit
-from reenact.face.mediapipe_backend import Detection, MediaPipeFaces, fit_in_crop
+from reenact.face.geometry import make_geometry
+from reenact.face.mediapipe_backend import Detection, MediaPipeFaces
 from reenact.face.landmarks68 import mediapipe_to_68
-from reenact.face.motion import FitSmoother, transfer
 from reenact.face.smoothing import OneEuro
 from reenact.io import VideoReader, VideoWriter, atomic_output, read_image
 from reenact.io.video import check_output
 from reenact.prefetch import prefetch
 
-FACE_MODELS = ("mediapipe",)
+FACE_MODELS = ("mediapipe", "flame")
 VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv")
 # One-Euro settings for the driver crop box (pixels, t = frame index): steady on a still head,
 # the cutoff rises with the box speed so a moving head is followed.
@@ -51,6 +51,7 @@ class DriveOptions:
     side_by_side: bool = False
     face_index: int | None = None
     face_model: str = "mediapipe"
+    flame_dir: str | None = None
     device: str = "auto"
     force: bool = False
     batch: int = 8
@@ -100,7 +101,7 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def prepare_source(path: Path, faces: MediaPipeFaces, size: int, face_index: int | None) -> Source:
+def prepare_source(path: Path, faces: MediaPipeFaces, size: int, face_index: int | None, geometry) -> Source:
     image = read_image(path)
     dets = faces.detect(image)
     if not dets:
@@ -109,7 +110,7 @@ def prepare_source(path: Path, faces: MediaPipeFaces, size: int, face_index: int
     if not 0 <= idx < len(dets):
         raise BadInputError(f"{path}: --face-index {idx} out of range, {len(dets)} face(s) found")
     affine = CropBox.from_landmarks(mediapipe_to_68(dets[idx].points)).affine(size)
-    return Source(image, warp_crop(image, affine, size), affine, fit_in_crop(dets[idx], affine))
+    return Source(image, warp_crop(image, affine, size), affine, geometry.fit_source(dets[idx], affine))
 
 
 def find_first_face(reader: VideoReader, faces: MediaPipeFaces) -> tuple[int, Detection]:
@@ -121,7 +122,7 @@ def find_first_face(reader: VideoReader, faces: MediaPipeFaces) -> tuple[int, De
     raise NoFaceError(f"{reader.info.path}: no face in any frame of the driving video")
 
 
-def driver_fits(reader: VideoReader, model: Path, size: int, first: tuple[int, Detection], smooth: bool,
+def driver_fits(reader: VideoReader, model: Path, size: int, first: tuple[int, Detection], geometry, smooth: bool,
                 stats: dict, panels: bool = True) -> Iterator[tuple[np.ndarray, np.ndarray, FaceFit]]:
     """Yield (frame, driver crop, smoothed fit) per driver frame; misses hold the last fit.
 
@@ -131,11 +132,11 @@ def driver_fits(reader: VideoReader, model: Path, size: int, first: tuple[int, D
     only used for the driver panel of ``--side-by-side``.
     """
     box_filter = OneEuro(min_cutoff=BOX_MIN_CUTOFF, beta=BOX_BETA)
-    fit_filter = FitSmoother() if smooth else None
+    fit_frame = geometry.driver_fitter(smooth)
     first_idx, first_det = first
     box = CropBox.from_landmarks(mediapipe_to_68(first_det.points))
     ref_affine = box.affine(size)
-    last = fit_in_crop(first_det, ref_affine)
+    last = fit_frame(first_det, ref_affine, float(first_idx))
     fps = reader.info.fps
     with MediaPipeFaces(model, video=True) as faces:
         for i, frame in enumerate(reader):
@@ -143,8 +144,7 @@ def driver_fits(reader: VideoReader, model: Path, size: int, first: tuple[int, D
             if dets:
                 raw = CropBox.from_landmarks(mediapipe_to_68(dets[0].points))
                 box = CropBox(*box_filter(raw.as_array(), float(i)))
-                fit = fit_in_crop(dets[0], ref_affine)
-                last = fit_filter(fit, float(i)) if fit_filter else fit
+                last = fit_frame(dets[0], ref_affine, float(i))
             elif i >= first_idx:
                 stats["missing"] += 1
             yield frame, (warp_crop(frame, box.affine(size), size) if panels else None), last
@@ -191,8 +191,9 @@ def drive(source: str | Path, driver: str | Path, output: str | Path, opts: Driv
     device = resolve_device(opts.device)
     model = weights.resolve("mediapipe_face_landmarker", opts.weights_dir)
     reader = VideoReader(driver, loops=opts.loops)
+    geometry = make_geometry(opts.face_model, opts.flame_dir, opts.weights_dir, opts.size)
     with MediaPipeFaces(model, num_faces=8) as faces:
-        src = prepare_source(source, faces, opts.size, opts.face_index)
+        src = prepare_source(source, faces, opts.size, opts.face_index, geometry)
         first = find_first_face(VideoReader(driver), faces)
     engine = make_engine(src, device, opts, ckpt, notify)
     stats = {"missing": first[0]}
@@ -205,13 +206,13 @@ def drive(source: str | Path, driver: str | Path, output: str | Path, opts: Driv
     reference: FaceFit | None = None
     with cpu_threads_beside_tracker(device), atomic_output(output, opts.force) as tmp:
         writer = None
-        fits_stream = driver_fits(reader, model, opts.size, first, opts.smooth, stats,
+        fits_stream = driver_fits(reader, model, opts.size, first, geometry, opts.smooth, stats,
                                   panels=opts.side_by_side and not opts.paste_back)
         stream = itertools.islice(prefetch(fits_stream, depth=4 * opts.batch), opts.max_frames)
         for item in _batched(stream, opts.batch):
             if reference is None:  # the driver's reference frame: its first face (held before it)
                 reference = item[0][2]
-            fits = [transfer(src.fit, fit, reference, opts.relative) for _, _, fit in item]
+            fits = [geometry.transfer(src.fit, fit, reference, opts.relative) for _, _, fit in item]
             frames = engine(fits)
             for (frame, dcrop, _), out in zip(item, frames):
                 panel = frame if opts.paste_back else dcrop

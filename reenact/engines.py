@@ -112,7 +112,7 @@ class GeneratorEngine(_Engine):
         guidance, topo = ckpt["model"]["guidance"], ckpt.get("topology")
         if guidance != "geom_disp" and topo != source.fit.topology:
             raise BadInputError(f"{checkpoint_path}: a {guidance} checkpoint carries per-vertex codes for the "
-                                f"{topo} topology; it needs --face-model flame, which this version does not have yet")
+                                f"{topo} topology; run it with --face-model flame --flame-dir DIR")
         self.warning = None if topo == source.fit.topology else (
             f"{checkpoint_path} was trained on {topo} displacements; running it on the built-in "
             f"{source.fit.topology} geometry")
@@ -121,11 +121,13 @@ class GeneratorEngine(_Engine):
 
     @torch.no_grad()
     def __call__(self, fits: list[FaceFit]) -> np.ndarray:
+        from reenact.render.guidance import guidance_maps
         from reenact.render.paste import paste_crop
 
         size = self.source.crop.shape[0]
-        flow, _ = render_displacement(self.src_verts.expand(len(fits), -1, -1), self._verts(fits), self.faces, size)
-        out = self.gen(self.crop.expand(len(fits), -1, -1, -1), disp=flow).out_img
+        maps = guidance_maps(self.gen.guidance, self.gen.codes, self.src_verts.expand(len(fits), -1, -1),
+                             self._verts(fits), self.faces, size)
+        out = self.gen(self.crop.expand(len(fits), -1, -1, -1), **maps).out_img
         if not self.paste_back:
             return _to_uint8(out)
         return self._frames(*paste_crop(self.src, out, self.source.affine))

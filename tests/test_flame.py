@@ -165,3 +165,39 @@ def test_fitter_recovers_pose_and_camera_from_noisy_landmarks(assets, model_file
     assert pose_err.max() < 2.0 and scale_err.max() < 0.015 and fit.residual.max() <= 1.5
     again = FlameFitter(model, lmk).fit(noisy)
     assert torch.equal(again.pose, fit.pose), "deterministic for a given seed"
+
+
+def test_drive_with_flame_end_to_end(assets, model_file, testdata, tmp_path):
+    import shutil
+
+    from conftest import read_frames, run_cli
+    from PIL import Image
+
+    flame_dir = tmp_path / "flame"
+    flame_dir.mkdir()
+    shutil.copy(model_file, flame_dir / "generic_model.pkl")
+    shutil.copy(ASSETS / "landmark_embedding.npy", flame_dir / "landmark_embedding.npy")
+    video = testdata / "videos" / "single_face.mp4"
+    Image.fromarray(read_frames(video)[0]).save(tmp_path / "src.png")
+    out = tmp_path / "flame.mp4"
+    res = run_cli("drive", tmp_path / "src.png", video, "-o", out, "--face-model", "flame", "--flame-dir", flame_dir,
+                  "--paste-back")
+    assert res.returncode == 0, res.stderr
+    frames = read_frames(out)
+    assert len(frames) == 72 and frames[0].shape == (360, 640, 3)
+    first = np.asarray(Image.open(tmp_path / "src.png"), int)
+    moving = max(np.abs(f.astype(int) - first).mean() for f in frames[30:])
+    assert moving > 1.0, "the face moves"
+
+
+def test_missing_flame_files_name_both_files_and_the_registration_site(tmp_path, monkeypatch, testdata):
+    from conftest import run_cli, user_lines
+
+    monkeypatch.chdir(tmp_path)
+    res = run_cli("drive", testdata / "faces" / "lp_s6.jpg", testdata / "videos" / "single_face.mp4",
+                  "-o", tmp_path / "o.mp4", "--face-model", "flame", "--flame-dir", tmp_path / "nothing",
+                  env={"XDG_CACHE_HOME": str(tmp_path), "REENACT_WEIGHTS": str(tmp_path / "w")})
+    line = " ".join(ln for ln in user_lines(res.stderr) if ln.startswith("error:"))
+    assert res.returncode == 1 and "Traceback" not in res.stderr
+    assert "generic_model.pkl" in line and "landmark_embedding.npy" in line and "flame.is.tue.mpg.de" in line
+    assert str(tmp_path / "nothing") in line

@@ -18,6 +18,7 @@ class Device(str, Enum):
 
 class FaceModel(str, Enum):
     mediapipe = "mediapipe"
+    flame = "flame"
 
 
 def drive_command(
@@ -32,6 +33,7 @@ def drive_command(
     side_by_side: bool = typer.Option(False, "--side-by-side", help="Write [source | driver | output] panels."),
     face_index: int = typer.Option(None, "--face-index", help="Which source face, 0 = largest (default)."),
     face_model: FaceModel = typer.Option(FaceModel.mediapipe, "--face-model", help="3D face geometry backend."),
+    flame_dir: Path = typer.Option(None, "--flame-dir", help="Folder with FLAME 2020 generic_model.pkl and DECA's landmark_embedding.npy (--face-model flame)."),
     device: Device = typer.Option(Device.auto, "--device", help="auto, cpu or cuda."),
     weights_dir: Path = typer.Option(None, "--weights-dir", help="Extra folder to search for model files first."),
     max_frames: int = typer.Option(None, "--max-frames", min=1, help="Only the first N driver frames (a quick preview)."),
@@ -44,7 +46,7 @@ def drive_command(
 
     quiet_native_logs()
     opts = DriveOptions(size=size, relative=relative, paste_back=paste_back, side_by_side=side_by_side,
-                        face_index=face_index, face_model=face_model.value, device=device.value, force=force,
+                        face_index=face_index, face_model=face_model.value, flame_dir=str(flame_dir) if flame_dir else None, device=device.value, force=force,
                         weights_dir=str(weights_dir) if weights_dir else None, max_frames=max_frames,
                         checkpoint=str(checkpoint) if checkpoint else None)
     with user_errors(), Progress(TextColumn("reenacting"), BarColumn(), MofNCompleteColumn(),

@@ -25,6 +25,7 @@ class FaceFit:
         landmarks68: (68, 2) iBUG-order landmarks in crop pixels.
         rotation, scale, translation: the similarity placing ``canonical`` into the crop.
         canonical: (V, 3) the face's own pose-free shape, in the backend's canonical units.
+        params: backend-specific codes (FLAME: shape, expression, pose, cam); None for MediaPipe.
     """
 
     vertices: np.ndarray
@@ -37,6 +38,7 @@ class FaceFit:
     scale: float
     translation: np.ndarray
     canonical: np.ndarray
+    params: dict | None = None
 
     def with_geometry(self, canonical: np.ndarray, rotation: np.ndarray, scale: float,
                       translation: np.ndarray) -> "FaceFit":

@@ -69,8 +69,8 @@ class FlameFitter:
         ty = -centre[:, 1] / s - tmpl[:, 1].mean()
         return torch.stack([s, tx, ty], 1)
 
-    def fit(self, target: torch.Tensor, init: FlameFit | None = None) -> FlameFit:
-        """Fit (N, 68, 2) crop-pixel landmarks of one identity. Returns a FlameFit."""
+    def fit(self, target: torch.Tensor, init: FlameFit | None = None, fix_shape: bool = False) -> FlameFit:
+        """Fit (N, 68, 2) crop-pixel landmarks of one identity. ``fix_shape`` keeps ``init``'s identity."""
         torch.manual_seed(self.seed)
         n, dev = target.shape[0], target.device
         m = self.model
@@ -80,7 +80,8 @@ class FlameFitter:
         jaw = torch.zeros(n, 3, device=dev) if init is None else init.pose[-1:, 2].repeat(n, 1)
         cam = self._init_cam(target) if init is None else init.cam[-1:].repeat(n, 1)
         log_s, trans = cam[:, :1].log(), cam[:, 1:]
-        variables = [v.requires_grad_() for v in (shape, expr, glob, jaw, log_s, trans)]
+        free = (expr, glob, jaw, log_s, trans) if fix_shape and init is not None else (shape, expr, glob, jaw, log_s, trans)
+        variables = [v.requires_grad_() for v in free]
         for stage, steps in (("rigid", self.rigid_steps), ("all", self.steps)):
             params = [glob, log_s, trans] if stage == "rigid" else variables
             opt = torch.optim.Adam(params, lr=self.lr)

@@ -20,8 +20,18 @@ def _canonical_npz() -> dict[str, np.ndarray]:
         return {k: data[k] for k in data.files}
 
 
+_REGISTERED: dict[str, np.ndarray] = {}
+
+
+def register_topology(name: str, triangles: np.ndarray) -> None:
+    """Make a backend's triangles (e.g. FLAME's, from the user's model file) known by ``name``."""
+    _REGISTERED[name] = np.asarray(triangles, np.int64)
+
+
 def topology(name: str = MEDIAPIPE) -> np.ndarray:
     """(F, 3) int64 triangles of ``name``. Front faces have a negative z-cross in y-down image space."""
+    if name in _REGISTERED:
+        return _REGISTERED[name]
     if name != MEDIAPIPE:
         raise KeyError(f"unknown topology {name!r}")
     return _canonical_npz()["triangles"].astype(np.int64)
