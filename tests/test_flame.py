@@ -201,3 +201,29 @@ def test_missing_flame_files_name_both_files_and_the_registration_site(tmp_path,
     assert res.returncode == 1 and "Traceback" not in res.stderr
     assert "generic_model.pkl" in line and "landmark_embedding.npy" in line and "flame.is.tue.mpg.de" in line
     assert str(tmp_path / "nothing") in line
+
+
+def test_flip_map_is_an_involution_on_the_real_template(assets):
+    from reenact.face.flame import flip_map
+
+    template = assets[0]["v_template"]
+    flip = flip_map(template)
+    mirrored = template[flip] * [-1, 1, 1]
+    assert np.abs(mirrored - template).max() < 1e-3
+    assert (flip[flip] == np.arange(len(flip))).mean() > 0.99
+    assert (flip != np.arange(len(flip))).mean() > 0.9, "most vertices have a partner on the other side"
+
+
+@pytest.mark.flame_real
+def test_real_flame_files_load(tmp_path):
+    """Runs only where the user's real FLAME files are installed (``reenact weights`` shows where)."""
+    from reenact.errors import MissingWeightsError
+    from reenact.face.flame_backend import resolve_flame
+
+    try:
+        model_path, emb_path = resolve_flame(None)
+    except MissingWeightsError as exc:
+        pytest.skip(f"real FLAME files not installed: {str(exc).split('. Looked in')[0]}")
+    model = FlameModel.from_file(model_path)
+    assert model.v_template.shape == (5023, 3) and model.faces.shape == (9976, 3)
+    assert load_object_npy(emb_path)["full_lmk_faces_idx"].shape == (1, 68)
