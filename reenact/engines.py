@@ -33,8 +33,7 @@ class _Engine:
         self.device, self.paste_back, self.source = device, paste_back, source
         self.faces = torch.as_tensor(topology(source.fit.topology), device=device)
         self.src_verts = torch.as_tensor(source.fit.vertices, device=device)[None]
-        img = source.image if paste_back else source.crop
-        self.src = torch.from_numpy(np.array(img)).to(device).permute(2, 0, 1)[None].float() / 255
+        self.src = _to_tensor(source.image if paste_back else source.crop, device)
 
     def _verts(self, fits: list[FaceFit]) -> torch.Tensor:
         return torch.as_tensor(np.stack([f.vertices for f in fits]), device=self.device)
@@ -72,6 +71,11 @@ class GeometricWarp(_Engine):
         if not self.paste_back:
             return _to_uint8(backward_warp(self.src.expand(len(fits), -1, -1, -1), flow))
         return self._frames(*warp_region(self.src, flow, self.source.affine))
+
+
+def _to_tensor(img: np.ndarray, device: torch.device) -> torch.Tensor:
+    """(H, W, 3) uint8 -> (1, 3, H, W) float in [0, 1] on ``device`` (copied: the source array is read-only)."""
+    return torch.from_numpy(np.array(img)).to(device).permute(2, 0, 1)[None].float() / 255
 
 
 def _to_uint8(img: torch.Tensor) -> np.ndarray:
@@ -117,7 +121,7 @@ class GeneratorEngine(_Engine):
             f"{checkpoint_path} was trained on {topo} displacements; running it on the built-in "
             f"{source.fit.topology} geometry")
         self.gen = load_generator(ckpt, device)
-        self.crop = torch.from_numpy(np.array(source.crop)).to(device).permute(2, 0, 1)[None].float() / 255
+        self.crop = self.src if not paste_back else _to_tensor(source.crop, device)
 
     @torch.no_grad()
     def __call__(self, fits: list[FaceFit]) -> np.ndarray:
