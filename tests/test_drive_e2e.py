@@ -11,20 +11,21 @@ from reenact.face.mediapipe_backend import pose_from_matrix
 from reenact.io import probe_video, read_image
 
 
-def _landmarks(faces, frames):
+def _per_frame(faces, frames, measure):
+    """``measure(detection)`` for the largest face of every frame, None where there is none."""
     out = []
     for f in frames:
         dets = faces.detect(np.ascontiguousarray(f), search=False)
-        out.append(mediapipe_to_68(dets[0].points) if dets else None)
+        out.append(measure(dets[0]) if dets else None)
     return out
+
+
+def _landmarks(faces, frames):
+    return _per_frame(faces, frames, lambda d: mediapipe_to_68(d.points))
 
 
 def _poses(faces, frames):
-    out = []
-    for f in frames:
-        dets = faces.detect(np.ascontiguousarray(f), search=False)
-        out.append(pose_from_matrix(dets[0].matrix) if dets else None)
-    return out
+    return _per_frame(faces, frames, lambda d: pose_from_matrix(d.matrix))
 
 
 @pytest.fixture(scope="module")
