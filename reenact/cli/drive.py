@@ -30,7 +30,7 @@ def drive_command(
     relative: bool = typer.Option(True, "--relative/--absolute",
                                   help="Motion relative to the driver's first face frame (default), or the driver's absolute pose."),
     paste_back: bool = typer.Option(False, "--paste-back", help="Write the source's full resolution, face animated in place."),
-    side_by_side: bool = typer.Option(False, "--side-by-side", help="Write [source | driver | output] panels."),
+    side_by_side: bool = typer.Option(False, "--side-by-side", help="Write \\[source | driver | output] panels side by side."),
     face_index: int = typer.Option(None, "--face-index", help="Which source face, 0 = largest (default)."),
     face_model: FaceModel = typer.Option(FaceModel.mediapipe, "--face-model", help="3D face geometry backend."),
     flame_dir: Path = typer.Option(None, "--flame-dir", help="Folder with FLAME 2020 generic_model.pkl and DECA's landmark_embedding.npy (--face-model flame)."),
