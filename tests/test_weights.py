@@ -18,7 +18,7 @@ def test_bundled_task_file_resolves_and_matches_manifest_checksum():
 def test_manifest_covers_every_model_the_project_uses():
     files = {w.filename for w in weights.MANIFEST}
     for name in ("face_landmarker_v2.task", "2DFAN4-cd938726ad.zip", "s3fd-619a316812.pth", "vgg19-dcbb9e9d.pth",
-                 "pt_inception-2015-12-05-6726825d.pth", "arcface_r100.pth", "generic_model.pkl",
+                 "pt_inception-2015-12-05-6726825d.pth", "default_1.pt", "arcface_r100.pth", "generic_model.pkl",
                  "landmark_embedding.npy", "PWM_geom_disp.pth", "PWM_neural_codes.pth", "PWM_both.pth"):
         assert name in files
     for w in weights.MANIFEST:
