@@ -142,8 +142,9 @@ def driver_fits(reader: VideoReader, model: Path, size: int, first: tuple[int, D
         for i, frame in enumerate(reader):
             dets = faces.track(frame, int(i * 1000 / fps))
             if dets:
-                raw = CropBox.from_landmarks(mediapipe_to_68(dets[0].points))
-                box = CropBox(*box_filter(raw.as_array(), float(i)))
+                if panels:  # the smoothed per-frame box only frames the driver panel
+                    raw = CropBox.from_landmarks(mediapipe_to_68(dets[0].points))
+                    box = CropBox(*box_filter(raw.as_array(), float(i)))
                 last = fit_frame(dets[0], ref_affine, float(i))
             elif i >= first_idx:
                 stats["missing"] += 1

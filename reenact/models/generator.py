@@ -23,6 +23,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from reenact.models.blocks import AntiAliasDownsample, ConvBlock, SpadeResBlock, channels, strides
+from reenact.render.warp import identity_grid
 
 GUIDANCES = ("geom_disp", "neural_codes", "both")
 WARPS = ("official", "exact")
@@ -42,12 +43,10 @@ class PWMOutput:
 
 def base_grid(b: int, h: int, w: int, warp: str, device, dtype) -> torch.Tensor:
     """(B, H, W, 2) base sampling grid of the chosen convention (x in channel 0)."""
-    if warp == "official":
-        xs = torch.arange(w, device=device, dtype=dtype) * (2.0 / (w - 1)) - 1
-        ys = torch.arange(h, device=device, dtype=dtype) * (2.0 / (h - 1)) - 1
-    else:
-        xs = (torch.arange(w, device=device, dtype=dtype) * 2 + 1) / w - 1
-        ys = (torch.arange(h, device=device, dtype=dtype) * 2 + 1) / h - 1
+    if warp != "official":
+        return identity_grid(b, h, w, device, dtype)
+    xs = torch.arange(w, device=device, dtype=dtype) * (2.0 / (w - 1)) - 1
+    ys = torch.arange(h, device=device, dtype=dtype) * (2.0 / (h - 1)) - 1
     gy, gx = torch.meshgrid(ys, xs, indexing="ij")
     return torch.stack([gx, gy], -1).expand(b, h, w, 2)
 
