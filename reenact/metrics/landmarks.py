@@ -18,34 +18,18 @@ import numpy as np
 @dataclass
 class FaceMeasurements:
     """Per frame: 68 landmarks (T, 68, 2) at the scoring resolution, pose (T, 3) degrees, expression
-    (T, E); rows are NaN where no face was found. ``backend`` labels where they came from."""
+    (T, E), optionally identity embeddings (T, D); rows are NaN where no face was found. ``backend``
+    labels where the landmarks came from."""
 
     landmarks: np.ndarray
     pose: np.ndarray
     expression: np.ndarray
     backend: str
+    embedding: np.ndarray | None = None
 
     @property
     def missing(self) -> np.ndarray:
         return np.isnan(self.landmarks).any(axis=(1, 2))
-
-
-def measure_mediapipe(frames, faces, resolution: int = 256) -> FaceMeasurements:
-    """MediaPipe-68 landmarks, pose from the transformation matrix and the 52 blendshapes (the labelled fallback)."""
-    from reenact.face.landmarks68 import mediapipe_to_68
-    from reenact.face.mediapipe_backend import pose_from_matrix
-
-    lms, poses, exprs = [], [], []
-    for frame in frames:
-        h, w = frame.shape[:2]
-        dets = faces.detect(np.ascontiguousarray(frame), search=False)
-        if not dets:
-            lms.append(np.full((68, 2), np.nan)), poses.append(np.full(3, np.nan)), exprs.append(np.full(52, np.nan))
-            continue
-        lms.append(mediapipe_to_68(dets[0].points) * [resolution / w, resolution / h])
-        poses.append(pose_from_matrix(dets[0].matrix))
-        exprs.append(dets[0].blendshapes.astype(np.float64))
-    return FaceMeasurements(np.array(lms), np.array(poses), np.array(exprs), "mediapipe (fallback)")
 
 
 def akd(generated: np.ndarray, reference: np.ndarray) -> tuple[float, int]:
