@@ -38,6 +38,7 @@ class LossConfig:
     gan_mode: str = "hinge"  # hinge (seed) | ls (release)
     warp_levels: str = "final"  # final (seed) | all (release: one VGG loss per flow level)
     perceptual_scales: list[int] = field(default_factory=lambda: [1, 2, 4])
+    vgg: str = "imagenet"  # imagenet (the user's vgg19-dcbb9e9d.pth) | random (seeded; smoke runs and tests only)
     weights: dict[str, float] = field(default_factory=lambda: {
         "perceptual": 10.0, "gan": 1.0, "feat_match": 10.0,
         "warp_perceptual": 10.0, "warp_gan": 1.0, "warp_feat_match": 10.0})
@@ -47,8 +48,21 @@ class LossConfig:
 class TrainConfig:
     lr: float = 2e-4
     betas: list[float] = field(default_factory=lambda: [0.5, 0.999])
-    batch_size: int = 16
+    batch_size: int = 16  # per process
     steps: int = 300_000
+    seed: int = 0
+    amp: bool = True  # bf16 autocast on CUDA (ignored on CPU)
+    ema: float = 0.0  # EMA decay of G (0 = off), e.g. 0.999
+    flip: float = 0.5  # horizontal-flip probability
+    jitter: float = 0.1  # colour jitter strength (brightness, contrast, saturation factors 1 ± jitter)
+    workers: int = 4  # DataLoader processes
+    log_every: int = 10
+    sample_every: int = 500
+    val_every: int = 1000
+    val_pairs: int = 16
+    checkpoint_every: int = 1000
+    keep_checkpoints: int = 3
+    max_nan_steps: int = 10  # abort after this many non-finite steps in a row
 
 
 @dataclass

@@ -29,28 +29,25 @@ from reenact.face.fit import FaceFit
 from reenact.face.geometry import make_geometry
 from reenact.face.mediapipe_backend import Detection, MediaPipeFaces
 from reenact.face.landmarks68 import mediapipe_to_68
-from reenact.face.smoothing import OneEuro
+from reenact.face.smoothing import BOX_BETA, BOX_MIN_CUTOFF, OneEuro
 from reenact.io import VideoReader, VideoWriter, atomic_output, read_image
 from reenact.io.video import check_output
 from reenact.prefetch import prefetch
 
 FACE_MODELS = ("mediapipe", "flame")
 VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv")
-# One-Euro settings for the driver crop box (pixels, t = frame index): steady on a still head,
-# the cutoff rises with the box speed so a moving head is followed.
-BOX_MIN_CUTOFF, BOX_BETA = 0.02, 0.01
 
 
 @dataclass
 class DriveOptions:
     """Options of :func:`drive`; the CLI maps its flags one to one."""
 
-    size: int = 256
+    size: int | None = None  # None: the checkpoint's image size, else 256
     relative: bool = True
     paste_back: bool = False
     side_by_side: bool = False
     face_index: int | None = None
-    face_model: str = "mediapipe"
+    face_model: str | None = None  # mediapipe | flame | None: the checkpoint's topology decides (else mediapipe)
     flame_dir: str | None = None
     device: str = "auto"
     force: bool = False
@@ -181,13 +178,10 @@ def drive(source: str | Path, driver: str | Path, output: str | Path, opts: Driv
     opts = opts or DriveOptions()
     notify = notify or (lambda msg: None)
     source, driver, output = Path(source), Path(driver), Path(output)
-    if opts.face_model not in FACE_MODELS:
-        raise BadInputError(f"--face-model {opts.face_model}: available: {', '.join(FACE_MODELS)}")
     if output.suffix.lower() not in VIDEO_SUFFIXES:
         raise BadInputError(f"{output}: the output must be a video file ({', '.join(VIDEO_SUFFIXES)})")
-    if opts.size not in (256, 512):
-        raise BadInputError(f"--size {opts.size}: expected 256 or 512")
     ckpt = _checkpoint(opts)
+    opts = _resolve_size_and_face_model(opts, ckpt, notify)
     check_output(output, opts.force)
     device = resolve_device(opts.device)
     model = weights.resolve("mediapipe_face_landmarker", opts.weights_dir)
@@ -233,16 +227,38 @@ def drive(source: str | Path, driver: str | Path, output: str | Path, opts: Driv
 
 
 def _checkpoint(opts: DriveOptions) -> dict | None:
-    """The checkpoint named by ``opts`` (validated against --size), or None."""
+    """The checkpoint named by ``opts``, or None."""
     if opts.checkpoint is None:
         return None
     from reenact.models import checkpoint
 
-    ckpt = checkpoint.load(opts.checkpoint)
-    size = ckpt["model"]["image_size"]
-    if opts.size != size:
-        raise BadInputError(f"{opts.checkpoint}: this checkpoint works at {size}x{size}; use --size {size}")
-    return ckpt
+    return checkpoint.load(opts.checkpoint)
+
+
+def _resolve_size_and_face_model(opts: DriveOptions, ckpt: dict | None, notify) -> DriveOptions:
+    """--size defaults to the checkpoint's image size (else 256); --face-model to the backend of the
+    checkpoint's topology: FLAME for a FLAME-trained checkpoint when it needs it or its files are found."""
+    import dataclasses
+
+    size, face_model = opts.size, opts.face_model
+    if ckpt is not None:
+        trained = ckpt["model"]["image_size"]
+        if size not in (None, trained):
+            raise BadInputError(f"{opts.checkpoint}: this checkpoint works at {trained}x{trained}; use --size {trained}")
+        size = trained
+        if face_model is None and str(ckpt.get("topology", "")).startswith("flame"):
+            from reenact.face.flame_backend import flame_files_found
+
+            if ckpt["model"]["guidance"] != "geom_disp" or flame_files_found(opts.flame_dir, opts.weights_dir):
+                face_model = "flame"
+                notify("the checkpoint was trained on FLAME geometry: using --face-model flame")
+    size = size or 256
+    if ckpt is None and size not in (256, 512):
+        raise BadInputError(f"--size {size}: expected 256 or 512")
+    face_model = face_model or "mediapipe"
+    if face_model not in FACE_MODELS:
+        raise BadInputError(f"--face-model {face_model}: available: {', '.join(FACE_MODELS)}")
+    return dataclasses.replace(opts, size=size, face_model=face_model)
 
 
 def make_engine(src: Source, device: torch.device, opts: DriveOptions, ckpt: dict | None, notify) -> object:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from reenact.face.crop import CropBox, apply_affine, invert_affine, warp_crop
-from reenact.drive import BOX_BETA, BOX_MIN_CUTOFF
+from reenact.face.smoothing import BOX_BETA, BOX_MIN_CUTOFF
 from reenact.face.smoothing import OneEuro
 
 

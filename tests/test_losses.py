@@ -63,7 +63,7 @@ def test_missing_vgg_weights_is_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     monkeypatch.delenv("REENACT_WEIGHTS", raising=False)
-    cfg = load_config(ROOT / "configs" / "tiny.yaml")
+    cfg = load_config(ROOT / "configs" / "tiny.yaml", ["loss.vgg=imagenet"])
     with pytest.raises(MissingWeightsError, match="vgg19-dcbb9e9d.pth"):
         build_objective(cfg.loss, cfg.model.warp, weights_dir=tmp_path)
 

@@ -6,7 +6,9 @@ import typer
 
 from reenact import __version__
 from reenact.cli.drive import drive_command
+from reenact.cli.preprocess import preprocess_command
 from reenact.cli.score import score_command
+from reenact.cli.train import train_command
 from reenact.cli.weights import weights_app
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -25,6 +27,8 @@ def _root(version: bool = typer.Option(False, "--version", callback=_version, is
     """One-shot face reenactment."""
 
 
+app.command("preprocess")(preprocess_command)
+app.command("train")(train_command)
 app.command("drive")(drive_command)
 app.command("score")(score_command)
 app.add_typer(weights_app, name="weights")

@@ -48,6 +48,14 @@ def resolve_flame(flame_dir: str | Path | None, weights_dir: str | Path | None =
     return found["generic_model.pkl"], found["landmark_embedding.npy"]
 
 
+def flame_files_found(flame_dir: str | Path | None, weights_dir: str | Path | None = None) -> bool:
+    try:
+        resolve_flame(flame_dir, weights_dir)
+    except MissingWeightsError:
+        return False
+    return True
+
+
 def _rotvec(r: np.ndarray) -> np.ndarray:
     from scipy.spatial.transform import Rotation
 

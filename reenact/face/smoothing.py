@@ -16,6 +16,11 @@ def _alpha(cutoff: np.ndarray | float, dt: float) -> np.ndarray | float:
     return 1.0 / (1.0 + tau / dt)
 
 
+# One-Euro settings for a crop box (pixels, t = frame index): steady on a still head, the cutoff rises
+# with the box speed so a moving head is followed. Used by drive (driver panel) and preprocess.
+BOX_MIN_CUTOFF, BOX_BETA = 0.02, 0.01
+
+
 class OneEuro:
     """x̂_t = α x_t + (1-α) x̂_{t-1}, with cutoff = min_cutoff + beta·|dx̂/dt| (elementwise)."""
 

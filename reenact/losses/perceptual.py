@@ -49,6 +49,16 @@ def load_vgg19(weights_dir: str | Path | None = None) -> nn.Module:
     return model
 
 
+def random_vgg19(seed: int = 0) -> nn.Module:
+    """torchvision VGG-19 with seeded random weights: no download, for smoke runs and tests only (its
+    features are not ImageNet's, so the loss is not the paper's)."""
+    import torchvision
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return torchvision.models.vgg19()
+
+
 class VGGFeatures(nn.Module):
     """Activations of ``layers`` (by name) of a torchvision VGG-19; frozen, eval mode."""
 

@@ -10,8 +10,6 @@ Statistics are cached in ``.npz`` files keyed by the content hash of the inputs 
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 from pathlib import Path
 from typing import Callable
 
@@ -178,18 +176,8 @@ def cached_statistics(key: str, compute: Callable[[], np.ndarray], cache_dir: st
         with np.load(path) as z:
             return z["mu"], z["sigma"]
     mu, sigma = statistics(compute())
-    save_atomic(path, lambda tmp: np.savez(tmp, mu=mu, sigma=sigma))
+    from reenact.io import atomic_output
+
+    with atomic_output(path, force=True) as tmp:
+        np.savez(tmp, mu=mu, sigma=sigma)
     return mu, sigma
-
-
-def save_atomic(path: Path, write: Callable[[str], None]) -> None:
-    """Call ``write(tmp)`` on a temporary file beside ``path``, then rename it onto ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)

@@ -102,7 +102,8 @@ class Runner:
 
     def _features(self, frames: list[np.ndarray], sides) -> tuple[str, np.ndarray]:
         """(content key, pool3 features) of one clip's frames, from the per-clip cache when present."""
-        from reenact.metrics.fid import content_key, save_atomic
+        from reenact.io import atomic_output
+        from reenact.metrics.fid import content_key
 
         key = content_key([np.ascontiguousarray(f).tobytes() for f in frames], self.inception.model_id)
         path = self.cache_dir / f"feat-{key}.npy"
@@ -112,7 +113,8 @@ class Runner:
         sides.cache["features_miss"] += 1
         feats = self.inception(frames)
         if self.opts.use_cache:
-            save_atomic(path, lambda tmp: np.save(tmp, feats))
+            with atomic_output(path, force=True) as tmp:
+                np.save(tmp, feats)
         return key, feats
 
     def _fid_comparison(self, refs: dict, pairs: dict, sides) -> None:

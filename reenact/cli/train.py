@@ -1,0 +1,52 @@
+"""`reenact train --config CFG --data DATA/ --out RUN/ [--set a.b=v]... [--resume] [--init-from CKPT]`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from reenact.cli._common import console, user_errors
+
+
+def train_command(
+    config: Path = typer.Option(None, "--config", "-c", help="YAML config (configs/*.yaml). With --resume, defaults to RUN/config.yaml."),
+    data: Path = typer.Option(..., "--data", help="A `reenact preprocess` output folder."),
+    out: Path = typer.Option(..., "--out", "-o", help="Run folder: checkpoints/, samples/, metrics.jsonl, config.yaml."),
+    overrides: list[str] = typer.Option([], "--set", help="Override a config value, e.g. --set train.lr=1e-4 (repeatable)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue from the newest checkpoint in RUN."),
+    init_from: Path = typer.Option(None, "--init-from", help="Start from a reenact checkpoint's weights (e.g. an imported official one)."),
+    device: str = typer.Option("cuda", "--device", help="cuda (default) or cpu (tiny configs, tests)."),
+    weights_dir: Path = typer.Option(None, "--weights-dir", help="Extra folder to search for model files (VGG-19) first."),
+    dump_rank_state: Path = typer.Option(None, "--dump-rank-state", hidden=True),
+) -> None:
+    """Train the PWM model (one GPU, or several with torchrun --nproc_per_node=N -m reenact train ...)."""
+    from reenact.config import load_config
+    from reenact.train.loop import TrainOptions, train
+
+    rank0 = _rank() == 0
+    with user_errors():
+        if config is None and resume and (out / "config.yaml").is_file():
+            config = out / "config.yaml"
+        if config is None:
+            from reenact.errors import BadInputError
+
+            raise BadInputError("--config is required (configs/tiny.yaml, configs/paper_geom_disp.yaml, ...)")
+        if resume and init_from:
+            from reenact.errors import BadInputError
+
+            raise BadInputError("--resume and --init-from exclude each other")
+        cfg = load_config(config, overrides)
+        opts = TrainOptions(cfg, str(data), str(out), device, resume, str(init_from) if init_from else None,
+                            str(weights_dir) if weights_dir else None, str(dump_rank_state) if dump_rank_state else None)
+        result = train(opts, notify=lambda msg: rank0 and console.print(f"[yellow]note:[/] {msg}", soft_wrap=True))
+    if rank0:
+        how = "stopped by signal" if result.interrupted else "finished"
+        console.print(f"{how} at step {result.step}: checkpoint {result.checkpoint}"
+                      + (f"; {result.nan_skipped} non-finite step(s) skipped" if result.nan_skipped else ""), soft_wrap=True)
+
+
+def _rank() -> int:
+    import os
+
+    return int(os.environ.get("RANK", "0"))

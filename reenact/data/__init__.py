@@ -1,0 +1,1 @@
+"""Preprocessed training data: layout, preprocessing, pair dataset."""

@@ -1,0 +1,114 @@
+"""Per-frame extraction for one clip: track, crop (smoothed box), save the crop, and gather geometry.
+
+Models are loaded once per process and kept (:func:`_models`), so a worker pays for them once.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+_CACHE: dict = {}
+
+
+def _models(opts) -> dict:
+    """FAN (when chosen or found) and FLAME (when configured), once per process and settings."""
+    import torch
+
+    from reenact import weights
+
+    key = (opts.landmarks, opts.face_model, opts.flame_dir, opts.weights_dir, opts.size)
+    if key not in _CACHE:
+        models: dict = {"task": weights.resolve("mediapipe_face_landmarker", opts.weights_dir), "fan": None, "flame": None}
+        if opts.landmarks == "fan" or (opts.landmarks == "auto" and weights.find("fan_2d", opts.weights_dir)):
+            from reenact.metrics.fan import FanLandmarks
+
+            models["fan"] = FanLandmarks(torch.device("cpu"), opts.weights_dir)
+        if opts.face_model == "flame":
+            from reenact.face.flame_backend import FlameGeometry
+
+            models["flame"] = FlameGeometry.from_dirs(opts.flame_dir, opts.weights_dir, opts.size)
+        _CACHE.clear()
+        _CACHE[key] = models
+    return _CACHE[key]
+
+
+class ClipExtractor:
+    """Feed frames with :meth:`add`; :meth:`finish` returns the geometry arrays and backend labels."""
+
+    def __init__(self, opts, frames_dir: Path):
+        from reenact.face.mediapipe_backend import MediaPipeFaces
+        from reenact.face.smoothing import BOX_BETA, BOX_MIN_CUTOFF, OneEuro
+
+        self.opts, self.frames_dir = opts, frames_dir
+        self.models = _models(opts)
+        self.faces = MediaPipeFaces(self.models["task"], video=True)
+        self.box_filter = OneEuro(min_cutoff=BOX_MIN_CUTOFF, beta=BOX_BETA)
+        self.rows: dict[str, list] = {k: [] for k in ("frame_index", "boxes", "landmarks", "vertices", "pose", "expression")}
+        self.fan_inputs: list[tuple[np.ndarray, np.ndarray]] = []
+        self.count = self.seen = 0
+
+    def close(self) -> None:
+        self.faces.close()
+
+    def add(self, index: int, frame: np.ndarray, fps: float) -> None:
+        from reenact.face.crop import CropBox, warp_crop
+        from reenact.face.landmarks68 import mediapipe_to_68
+        from reenact.face.mediapipe_backend import fit_in_crop
+
+        self.seen += 1
+        dets = self.faces.track(np.ascontiguousarray(frame), int(index * 1000 / fps))
+        if not dets:
+            return
+        det, size = dets[0], self.opts.size
+        raw = CropBox.from_landmarks(mediapipe_to_68(det.points))
+        box = CropBox(*self.box_filter(raw.as_array(), float(index)))
+        affine = box.affine(size)
+        crop = warp_crop(frame, affine, size)
+        self._save(crop)
+        fit = fit_in_crop(det, affine)
+        for k, v in (("frame_index", index), ("boxes", box.as_array()), ("landmarks", fit.landmarks68),
+                     ("vertices", fit.vertices), ("pose", fit.pose), ("expression", fit.expression)):
+            self.rows[k].append(v)
+        if self.models["fan"] is not None:
+            x0, y0 = fit.vertices[:, :2].min(0)
+            x1, y1 = fit.vertices[:, :2].max(0)
+            self.fan_inputs.append((crop, np.array([x0, y0, x1, y1])))
+        self.count += 1
+
+    def _save(self, crop: np.ndarray) -> None:
+        from PIL import Image
+
+        path = self.frames_dir / f"{self.count:05d}.{self.opts.image_format}"
+        kwargs = {"quality": self.opts.jpeg_quality} if self.opts.image_format == "jpg" else {}
+        Image.fromarray(crop).save(path, **kwargs)
+
+    def finish(self) -> tuple[dict[str, np.ndarray], dict[str, str]]:
+        arrays = {k: np.asarray(v, np.int32 if k == "frame_index" else np.float32) for k, v in self.rows.items()}
+        arrays["boxes"] = np.asarray(self.rows["boxes"], np.float64)
+        labels = {"landmarks": "mediapipe68", "face_model": "mediapipe", "topology": "mediapipe468"}
+        fan = self.models["fan"]
+        if fan is not None:
+            for i in range(0, len(self.fan_inputs), 32):
+                chunk = self.fan_inputs[i:i + 32]
+                arrays["landmarks"][i:i + len(chunk)] = fan([c for c, _ in chunk], [b for _, b in chunk])
+            labels["landmarks"] = "fan2d"
+        if self.models["flame"] is not None:
+            arrays.update(_flame_arrays(self.models["flame"], arrays["landmarks"]))
+            labels.update(face_model="flame", topology=self.models["flame"].topology)
+        return arrays, labels
+
+
+def _flame_arrays(geo, landmarks: np.ndarray) -> dict[str, np.ndarray]:
+    """FLAME fitted to the clip's crop-pixel landmarks (one shape), with its vertices in crop pixels."""
+    import torch
+
+    from reenact.face.flame_fit import project
+
+    fit = geo.fitter.fit(torch.as_tensor(landmarks, dtype=torch.float32))
+    with torch.no_grad():
+        verts, _ = geo.model(fit.shape.expand(len(landmarks), -1), fit.expression, fit.pose)
+        pix = project(verts, fit.cam, geo.size)
+    return {"flame_shape": fit.shape.numpy(), "flame_expression": fit.expression.numpy(),
+            "flame_pose": fit.pose.numpy(), "flame_cam": fit.cam.numpy(), "flame_vertices": pix.numpy().astype(np.float32)}

@@ -1,0 +1,124 @@
+"""The preprocessed dataset layout (what `reenact preprocess` writes and `reenact train` reads).
+
+    DATA/
+      manifest.json                  format, size, backends, and every clip: id, identity, frames, split
+      clips/<clip id>/meta.json      source path, fps, frame count, crop size, backends and versions
+      clips/<clip id>/frames/00000.jpg ...   face crops (JPEG or PNG), face frames only
+      clips/<clip id>/geometry.npz   per stored frame: frame_index, boxes (cx, cy, side in source
+                                     pixels; crop = box resized to ``size``), landmarks (68, 2) and
+                                     vertices (V, 3) in crop pixels, pose (yaw, pitch, roll, degrees),
+                                     expression; with FLAME: flame_shape, flame_expression, flame_pose,
+                                     flame_cam, flame_vertices
+      skipped/<clip id>.json         clips that were looked at and skipped, with the reason
+      topology.npz                   the mesh: name, triangles (F, 3), left/right vertex flip map (V,)
+
+A clip directory appears only complete: it is written under ``clips/.tmp-*`` and renamed into place.
+Clip ids are ``identity-ish/…/stem`` paths, e.g. ``id10001/1zcIwhmdeo4/00001`` for VoxCeleb.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from reenact.errors import BadInputError
+
+FORMAT, VERSION = "reenact-dataset", 1
+MANIFEST, TOPOLOGY = "manifest.json", "topology.npz"
+
+
+class DataError(BadInputError):
+    """A dataset directory is missing, incomplete or not a reenact dataset."""
+
+
+def clip_dir(root: Path, clip_id: str) -> Path:
+    return root / "clips" / clip_id
+
+
+def skip_marker(root: Path, clip_id: str) -> Path:
+    return root / "skipped" / f"{clip_id}.json"
+
+
+def is_done(root: Path, clip_id: str) -> bool:
+    return (clip_dir(root, clip_id) / "meta.json").is_file()
+
+
+def write_json(path: Path, data: dict) -> None:
+    """Atomically write ``data`` as JSON."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    with os.fdopen(fd, "w") as f:
+        json.dump(data, f, indent=1)
+        f.write("\n")
+    os.replace(tmp, path)
+
+
+def split_of(identity: str, test_fraction: float) -> str:
+    """'test' for a deterministic ``test_fraction`` of identities (by hash), else 'train'."""
+    h = int(hashlib.sha1(identity.encode()).hexdigest()[:8], 16) / 0xFFFFFFFF
+    return "test" if h < test_fraction else "train"
+
+
+def read_split_csv(path: str | Path) -> dict[str, str]:
+    """identity -> split from a CSV with columns ``identity`` and ``split`` (train/test)."""
+    import csv
+
+    path = Path(path)
+    if not path.is_file():
+        raise BadInputError(f"{path}: split CSV not found")
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    if not rows or not {"identity", "split"} <= set(rows[0]):
+        raise BadInputError(f"{path}: expected columns 'identity' and 'split'")
+    bad = [r["split"] for r in rows if r["split"] not in ("train", "test")]
+    if bad:
+        raise BadInputError(f"{path}: split must be train or test, found {bad[0]!r}")
+    return {r["identity"]: r["split"] for r in rows}
+
+
+def write_manifest(root: Path, test_fraction: float = 0.1, splits: dict[str, str] | None = None) -> dict:
+    """Scan the finished clips and write ``manifest.json`` (atomically); return it."""
+    clips, settings = [], {}
+    for meta_path in sorted((root / "clips").rglob("meta.json")):
+        if any(p.startswith(".tmp-") for p in meta_path.relative_to(root / "clips").parts):
+            continue
+        meta = json.loads(meta_path.read_text())
+        ident = meta["identity"]
+        split = (splits or {}).get(ident) or split_of(ident, test_fraction)
+        clips.append({"id": meta["id"], "identity": ident, "frames": meta["frames"], "split": split})
+        settings = {k: meta[k] for k in ("size", "image_format", "face_model", "topology", "landmarks")}
+    manifest = {"format": FORMAT, "version": VERSION, **settings, "test_fraction": test_fraction,
+                "identities": len({c["identity"] for c in clips}), "clips": clips}
+    write_json(root / MANIFEST, manifest)
+    return manifest
+
+
+def read_manifest(root: str | Path) -> dict:
+    """The manifest of a dataset directory; DataError with what to do when there is none."""
+    root = Path(root)
+    path = root / MANIFEST
+    if not root.is_dir():
+        raise DataError(f"{root}: data directory not found")
+    if not path.is_file():
+        raise DataError(f"{root}: no {MANIFEST} (is this a `reenact preprocess` output folder?)")
+    try:
+        manifest = json.loads(path.read_text())
+    except json.JSONDecodeError:
+        raise DataError(f"{path}: not valid JSON") from None
+    if manifest.get("format") != FORMAT or manifest.get("version") != VERSION:
+        raise DataError(f"{path}: not a reenact dataset manifest (format {manifest.get('format')!r})")
+    return manifest
+
+
+def read_topology(root: str | Path) -> tuple[str, np.ndarray, np.ndarray]:
+    """(name, triangles, flip map) stored by preprocess."""
+    path = Path(root) / TOPOLOGY
+    if not path.is_file():
+        raise DataError(f"{root}: no {TOPOLOGY} (re-run reenact preprocess on it)")
+    with np.load(path) as z:
+        return str(z["name"]), z["triangles"], z["flip"]

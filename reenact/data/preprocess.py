@@ -1,0 +1,239 @@
+"""`reenact preprocess`: talking-head clips -> face crops, 68 landmarks and per-frame 3D geometry.
+
+Per clip: track the face (MediaPipe, VIDEO mode); crop each face frame with the authors' box
+constants, the box One-Euro-smoothed over time; store the crop (JPEG or PNG), the 68 landmarks (FAN
+when its weights are present, else MediaPipe-68; recorded), the built-in mesh in crop pixels with pose
+and blendshapes, and FLAME parameters and vertices with ``face_model="flame"``. Each clip is built in
+``clips/.tmp-<host>-<pid>-*`` and renamed into place, so a killed run leaves no partial clip; a re-run
+skips finished clips and clips already skipped (their reason is kept in ``skipped/``).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+
+from reenact.data import layout
+from reenact.data.sources import IMAGE_SUFFIXES, ClipJob, discover
+from reenact.errors import BadInputError, ReenactError
+
+
+@dataclass
+class PreprocessOptions:
+    size: int = 256
+    image_format: str = "jpg"  # jpg | png
+    jpeg_quality: int = 95
+    identity_from: str = "parent"  # parent | grandparent | none
+    min_frames: int = 8  # clips with fewer face frames are skipped
+    max_frames: int | None = None  # per clip, for quick runs
+    frame_fps: float = 25.0  # for folders of frames
+    test_fraction: float = 0.1
+    split_csv: str | None = None
+    landmarks: str = "auto"  # auto | fan | mediapipe
+    face_model: str = "mediapipe"  # mediapipe | flame
+    flame_dir: str | None = None
+    weights_dir: str | None = None
+    workers: int = 1
+    shard: tuple[int, int] = (0, 1)
+    retry_skipped: bool = False
+
+
+@dataclass
+class ClipResult:
+    clip_id: str
+    status: str  # done | exists | skipped | failed
+    reason: str = ""
+    frames: int = 0
+    seconds: float = 0.0
+
+
+@dataclass
+class Summary:
+    results: list[ClipResult] = field(default_factory=list)
+    manifest: dict | None = None
+
+    def count(self, status: str) -> int:
+        return sum(r.status == status for r in self.results)
+
+    @property
+    def frames(self) -> int:
+        return sum(r.frames for r in self.results if r.status == "done")
+
+
+def validate(opts: PreprocessOptions) -> None:
+    if opts.image_format not in ("jpg", "png"):
+        raise BadInputError(f"--format {opts.image_format}: expected jpg or png")
+    if not 16 <= opts.size <= 2048:
+        raise BadInputError(f"--size {opts.size}: expected 16..2048")
+    if not 0.0 <= opts.test_fraction < 1.0:
+        raise BadInputError("--test-fraction must be in [0, 1)")
+    if opts.workers < 1:
+        raise BadInputError("--workers must be at least 1")
+
+
+def preprocess(inputs: list[str | Path], out: str | Path, opts: PreprocessOptions,
+               progress: Callable[[ClipResult, int, int], None] | None = None) -> Summary:
+    """Preprocess every clip of this shard into ``out``; then rewrite the manifest from all finished clips."""
+    validate(opts)
+    root = Path(out)
+    splits = layout.read_split_csv(opts.split_csv) if opts.split_csv else None
+    jobs = discover(inputs, opts.identity_from, opts.shard)
+    root.mkdir(parents=True, exist_ok=True)
+    _remove_stale_temps(root)
+    summary, todo = Summary(), []
+    for job in jobs:
+        if layout.is_done(root, job.clip_id):
+            summary.results.append(ClipResult(job.clip_id, "exists"))
+        elif layout.skip_marker(root, job.clip_id).is_file() and not opts.retry_skipped:
+            import json
+
+            reason = json.loads(layout.skip_marker(root, job.clip_id).read_text())["reason"]
+            summary.results.append(ClipResult(job.clip_id, "skipped", f"{reason} (recorded earlier)"))
+        else:
+            todo.append(job)
+    for r in summary.results:
+        progress and progress(r, len(summary.results), len(jobs))
+    for result in _run(todo, root, opts):
+        summary.results.append(result)
+        if result.status == "skipped":
+            layout.write_json(layout.skip_marker(root, result.clip_id), {"clip": result.clip_id, "reason": result.reason})
+        progress and progress(result, len(summary.results), len(jobs))
+    if summary.count("done") or summary.count("exists"):
+        _write_topology(root, opts)
+    summary.manifest = layout.write_manifest(root, opts.test_fraction, splits)
+    return summary
+
+
+def _write_topology(root: Path, opts: PreprocessOptions) -> None:
+    """``topology.npz``: the mesh's name, triangles and left/right vertex flip map, so training needs
+    no face-model files (FLAME's come from the user's model)."""
+    path = root / layout.TOPOLOGY
+    if path.is_file():
+        return
+    from reenact.face.flame import flip_map
+
+    if opts.face_model == "flame":
+        from reenact.data.extract import _models
+
+        geo = _models(opts)["flame"]
+        name, tris, template = geo.topology, geo.model.faces.cpu().numpy(), geo.model.v_template.cpu().numpy()
+    else:
+        from reenact.face.mesh import MEDIAPIPE, canonical_vertices, topology
+
+        name, tris, template = MEDIAPIPE, topology(), canonical_vertices(MEDIAPIPE)
+    from reenact.io import atomic_output
+
+    with atomic_output(path, force=True) as tmp:
+        np.savez(tmp, name=np.array(name), triangles=tris.astype(np.int64), flip=flip_map(np.asarray(template, np.float64)))
+
+
+def _run(jobs: list[ClipJob], root: Path, opts: PreprocessOptions) -> Iterator[ClipResult]:
+    """Results as clips finish: in this process, or in ``opts.workers`` spawned processes."""
+    if opts.workers == 1 or len(jobs) <= 1:
+        for job in jobs:
+            yield process_clip(job, root, opts)
+        return
+    import multiprocessing as mp
+
+    with mp.get_context("spawn").Pool(min(opts.workers, len(jobs))) as pool:
+        yield from pool.imap_unordered(_process_star, [(job, root, opts) for job in jobs])
+
+
+def _process_star(args) -> ClipResult:
+    return process_clip(*args)
+
+
+def process_clip(job: ClipJob, root: Path, opts: PreprocessOptions) -> ClipResult:
+    """Build one clip in a temp directory and rename it into place; never raises for a bad clip."""
+    t0 = time.perf_counter()
+    tmp = root / "clips" / f".tmp-{socket.gethostname()}-{os.getpid()}-{job.clip_id.replace('/', '__')}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        n = _build_clip(job, tmp, opts)
+        if n < opts.min_frames:
+            return ClipResult(job.clip_id, "skipped", f"only {n} frame(s) with a face (need {opts.min_frames})",
+                              seconds=time.perf_counter() - t0)
+        final = layout.clip_dir(root, job.clip_id)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        os.rename(tmp, final)
+        return ClipResult(job.clip_id, "done", frames=n, seconds=time.perf_counter() - t0)
+    except BadInputError as exc:
+        return ClipResult(job.clip_id, "skipped", str(exc), seconds=time.perf_counter() - t0)
+    except ReenactError as exc:
+        return ClipResult(job.clip_id, "failed", str(exc), seconds=time.perf_counter() - t0)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _frames(source: Path, fps: float) -> tuple[float, Iterator[np.ndarray]]:
+    """(fps, frame iterator) of a video file or a folder of frames."""
+    from reenact.io import VideoReader, read_image
+
+    if source.is_dir():
+        files = sorted(p for p in source.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        return fps, (read_image(p) for p in files)
+    reader = VideoReader(source)
+    return reader.info.fps, iter(reader)
+
+
+def _build_clip(job: ClipJob, tmp: Path, opts: PreprocessOptions) -> int:
+    """Write frames/, geometry.npz and meta.json of ``job`` into ``tmp``; return the face-frame count."""
+    from reenact.data.extract import ClipExtractor
+
+    fps, frames = _frames(job.source, opts.frame_fps)
+    (tmp / "frames").mkdir(parents=True)
+    extractor = ClipExtractor(opts, tmp / "frames")
+    try:
+        for i, frame in enumerate(frames):
+            if opts.max_frames is not None and i >= opts.max_frames:
+                break
+            extractor.add(i, frame, fps)
+    finally:
+        extractor.close()
+    if extractor.count < opts.min_frames:
+        return extractor.count
+    arrays, labels = extractor.finish()
+    np.savez(tmp / "geometry.npz", **arrays)
+    layout.write_json(tmp / "meta.json", {
+        "id": job.clip_id, "identity": job.identity, "source": str(job.source.resolve()), "fps": fps,
+        "frames": extractor.count, "source_frames": extractor.seen, "size": opts.size,
+        "image_format": opts.image_format, **labels, "versions": _versions()})
+    return extractor.count
+
+
+def _remove_stale_temps(root: Path) -> None:
+    """Temp clip dirs left by killed runs of this host (their process is gone)."""
+    host = socket.gethostname()
+    for d in (root / "clips").glob(f".tmp-{host}-*"):
+        pid = d.name[len(f".tmp-{host}-"):].split("-", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(d, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _versions() -> dict:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for pkg in ("reenact", "mediapipe", "torch", "numpy"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            out[pkg] = None
+    return out

@@ -1,0 +1,155 @@
+"""`reenact preprocess` on the real test clips: done/skipped, idempotence, SIGKILL recovery, shards,
+landmark accuracy, an unreadable video, and the pair dataset's flip."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import run_cli
+
+pytestmark = pytest.mark.slow
+ARGS = ("--identity-from", "none", "--max-frames", "40")
+
+
+def _preprocess(*args, **kw):
+    res = run_cli("preprocess", *args, **kw)
+    assert res.returncode == 0, res.stderr[-3000:]
+    return res
+
+
+def _clips(root) -> dict:
+    manifest = json.loads((root / "manifest.json").read_text())
+    return {c["id"]: c["frames"] for c in manifest["clips"]}
+
+
+def _check_complete(root) -> None:
+    """Every listed clip is whole: meta, geometry and frame files agree; no temp dirs are left."""
+    for clip, n in _clips(root).items():
+        folder = root / "clips" / clip
+        meta = json.loads((folder / "meta.json").read_text())
+        with np.load(folder / "geometry.npz") as z:
+            assert len(z["vertices"]) == len(z["landmarks"]) == len(z["boxes"]) == n == meta["frames"]
+        assert len(list((folder / "frames").iterdir())) == n
+    assert not list((root / "clips").glob(".tmp-*"))
+
+
+@pytest.fixture(scope="module")
+def data(testdata, tmp_path_factory):
+    root = tmp_path_factory.mktemp("data") / "vox"
+    res = _preprocess(testdata / "videos", "--out", root, *ARGS)
+    return root, res
+
+
+def test_three_clips_done_and_no_face_skipped_with_its_reason(data):
+    root, res = data
+    assert set(_clips(root)) == {"single_face", "lp_d11", "lp_d18"}
+    assert "no_face: only 0 frame(s) with a face" in res.stderr
+    assert "3 clip(s) done" in res.stderr and "1 skipped" in res.stderr
+    _check_complete(root)
+    meta = json.loads((root / "clips" / "single_face" / "meta.json").read_text())
+    assert meta["fps"] == 30 and meta["size"] == 256 and meta["landmarks"] == "mediapipe68" and meta["versions"]["mediapipe"]
+
+
+def test_a_second_run_does_no_work(data, testdata):
+    root, _ = data
+    before = {p: p.stat().st_mtime_ns for p in (root / "clips").rglob("*")}
+    t = time.perf_counter()
+    res = _preprocess(testdata / "videos", "--out", root, *ARGS)
+    assert "0 clip(s) done" in res.stderr and "3 already done" in res.stderr and "1 skipped" in res.stderr
+    assert {p: p.stat().st_mtime_ns for p in (root / "clips").rglob("*")} == before
+    print(f"second run: {time.perf_counter() - t:.1f} s")
+
+
+def test_sigkill_mid_clip_then_rerun_leaves_no_partial_clip(testdata, tmp_path):
+    root = tmp_path / "killed"
+    cmd = [sys.executable, "-m", "reenact", "preprocess", str(testdata / "videos"), "--out", str(root),
+           "--identity-from", "none"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline and not (root.is_dir() and list((root / "clips").glob(".tmp-*/frames/00020.*"))):
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert list((root / "clips").glob(".tmp-*")), "killed while a clip was being written"
+    assert not (root / "manifest.json").exists() or len(_clips(root)) < 3
+    _preprocess(testdata / "videos", "--out", root, "--identity-from", "none")
+    assert set(_clips(root)) == {"single_face", "lp_d11", "lp_d18"}
+    _check_complete(root)
+
+
+def test_two_shards_make_the_full_set(data, testdata, tmp_path):
+    full, _ = data
+    root = tmp_path / "sharded"
+    _preprocess(testdata / "videos", "--out", root, "--shard", "0/2", *ARGS)
+    first = _clips(root)
+    _preprocess(testdata / "videos", "--out", root, "--shard", "1/2", "--workers", "2", *ARGS)
+    assert 0 < len(first) < 3 and _clips(root) == _clips(full)
+    _check_complete(root)
+
+
+def test_stored_landmarks_meet_the_foundation_bound(testdata, tmp_path):
+    from reenact.face.crop import CropBox, apply_affine, invert_affine
+    from reenact.face.landmarks68 import inter_ocular
+
+    clip = tmp_path / "in" / "talking"
+    clip.mkdir(parents=True)
+    for jpg in sorted((testdata / "landmarks_gt").glob("*.jpg")):
+        shutil.copy(jpg, clip)
+    root = tmp_path / "gt"
+    _preprocess(clip, "--out", root, "--identity-from", "none", "--min-frames", "5", "--format", "png")
+    with np.load(root / "clips" / "talking" / "geometry.npz") as z:
+        boxes, lms, index = z["boxes"], z["landmarks"], z["frame_index"]
+    errors = []
+    for box, lm, i in zip(boxes, lms, index):
+        gt = np.array(json.loads((testdata / "landmarks_gt" / f"{i:05d}.json").read_text()), np.float64)
+        back = apply_affine(invert_affine(CropBox(*box).affine(256)), lm)  # crop pixels -> frame pixels
+        errors.append(np.linalg.norm(back - gt, axis=1).mean() / inter_ocular(gt))
+    print(f"stored landmarks vs dlib ground truth: {100 * np.mean(errors):.2f} % of inter-ocular distance")
+    assert len(errors) == 5 and np.mean(errors) <= 0.06
+
+
+def test_an_unreadable_video_is_skipped_while_the_others_finish(testdata, tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    shutil.copy(testdata / "videos" / "single_face.mp4", folder)
+    (folder / "broken.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"garbage" * 100)
+    root = tmp_path / "out"
+    res = _preprocess(folder, "--out", root, *ARGS)
+    assert _clips(root) == {"single_face": 40}
+    assert "broken" in res.stderr and "skipped" in res.stderr
+    assert json.loads((root / "skipped" / "broken.json").read_text())["reason"]
+
+
+def test_pairs_flip_mirrors_images_and_mesh_consistently(data):
+    from reenact.data.dataset import PairDataset
+    from reenact.render.rasterize import rasterize
+
+    root, _ = data
+    plain, flipped = PairDataset(root, flip=0.0), PairDataset(root, flip=1.0)
+    a, b = plain[7], flipped[7]  # the same pair and jitter, flipped or not
+    assert torch.allclose(a["src"].flip(-1), b["src"], atol=1e-6) and not torch.equal(a["src"], a["drv"])
+    tris = torch.as_tensor(plain.triangles)
+    ones = torch.ones(1, len(plain.flip_map), 1)
+    cov_a = rasterize(a["verts_src"][None], tris, ones, (256, 256)).mask.flip(-1)
+    cov_b = rasterize(b["verts_src"][None], tris, ones, (256, 256)).mask
+    assert cov_b.sum() > 1000 and (cov_a == cov_b).float().mean() > 0.999  # culling kept: winding preserved
+    left_eye_outer, right_eye_outer = 33, 263  # MediaPipe mesh ids
+    assert abs(b["verts_src"][left_eye_outer, 0] - (256 - a["verts_src"][right_eye_outer, 0])) < 1e-3
+
+
+def test_bad_preprocess_inputs(tmp_path):
+    (tmp_path / "empty").mkdir()
+    res = run_cli("preprocess", tmp_path / "empty", "--out", tmp_path / "o")
+    assert res.returncode == 1 and "no videos or frame folders" in res.stderr
+    res = run_cli("preprocess", tmp_path / "empty", "--out", tmp_path / "o", "--shard", "3/2")
+    assert res.returncode == 1 and "--shard" in res.stderr and "Traceback" not in res.stderr
+
