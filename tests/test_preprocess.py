@@ -153,3 +153,47 @@ def test_bad_preprocess_inputs(tmp_path):
     res = run_cli("preprocess", tmp_path / "empty", "--out", tmp_path / "o", "--shard", "3/2")
     assert res.returncode == 1 and "--shard" in res.stderr and "Traceback" not in res.stderr
 
+
+
+def test_list_files_and_identity_rules(tmp_path):
+    from reenact.data.sources import discover
+
+    tree = tmp_path / "vox" / "id001" / "vidA"
+    tree.mkdir(parents=True)
+    (tree / "00001.mp4").write_bytes(b"x")
+    (tree / "00002.mp4").write_bytes(b"x")
+    frames = tmp_path / "frames" / "talk"
+    frames.mkdir(parents=True)
+    (frames / "0.png").write_bytes(b"x")
+    listing = tmp_path / "list.txt"
+    listing.write_text(f"# clips\n{tree / '00001.mp4'}\nframes/talk\n")
+    jobs = discover([listing], "grandparent")
+    assert {j.clip_id: j.identity for j in jobs} == {"id001/vidA/00001": "id001",  # relative to the list file
+                                                     f"{tmp_path.name}/frames/talk": tmp_path.name}
+    assert [j.clip_id for j in discover([tmp_path / "vox"], "parent")] == ["vidA/00001", "vidA/00002"]
+    assert [j.clip_id for j in discover([tmp_path / "vox"], "none", shard=(1, 2))] == ["00002"]
+
+
+def test_flame_geometry_is_stored_with_face_model_flame(testdata, tmp_path):
+    from conftest import SHARED
+    from flame_synth import read_obj, synthetic_arrays, write_generic_model
+
+    assets = SHARED / "reference" / "flame_assets"
+    if not assets.is_dir():
+        pytest.skip(f"FLAME test assets not found: {assets}")
+    flame = tmp_path / "flame"
+    flame.mkdir()
+    write_generic_model(flame / "generic_model.pkl", synthetic_arrays(*read_obj(assets / "head_template.obj")))
+    shutil.copy(assets / "landmark_embedding.npy", flame / "landmark_embedding.npy")
+    root = tmp_path / "data"
+    _preprocess(testdata / "videos" / "single_face.mp4", "--out", root, "--identity-from", "none",
+                "--max-frames", "12", "--face-model", "flame", "--flame-dir", flame)
+    manifest = json.loads((root / "manifest.json").read_text())
+    assert manifest["face_model"] == "flame" and manifest["topology"] == "flame5023"
+    with np.load(root / "clips" / "single_face" / "geometry.npz") as z:
+        verts, lms = z["flame_vertices"], z["landmarks"]
+        assert verts.shape == (12, 5023, 3) and z["flame_expression"].shape == (12, 50)
+    inside = (verts[..., :2] > 0) & (verts[..., :2] < 256)
+    assert inside.mean() > 0.95 and np.abs(verts[:, :, :2].mean(1) - lms.mean(1)).max() < 40
+    with np.load(root / "topology.npz") as z:
+        assert str(z["name"]) == "flame5023" and z["flip"].shape == (5023,) and z["triangles"].shape[1] == 3

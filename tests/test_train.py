@@ -192,3 +192,9 @@ def test_bad_train_inputs_give_one_line_and_exit_1(data, tmp_path):
         res = run_cli(*args)
         lines = user_lines(res.stderr)
         assert res.returncode == 1 and len(lines) == 1 and needle in lines[0] and "Traceback" not in res.stderr, res.stderr
+
+
+def test_repeated_non_finite_losses_stop_with_a_message(data, tmp_path):
+    res = _train(data, tmp_path / "nan", "train.lr=1e30", "train.max_nan_steps=3", "train.steps=50", check=False)
+    lines = user_lines(res.stderr)
+    assert res.returncode == 1 and "3 steps in a row had non-finite losses" in lines[-1], res.stderr[-2000:]

@@ -39,11 +39,32 @@ def train_command(
         cfg = load_config(config, overrides)
         opts = TrainOptions(cfg, str(data), str(out), device, resume, str(init_from) if init_from else None,
                             str(weights_dir) if weights_dir else None, str(dump_rank_state) if dump_rank_state else None)
-        result = train(opts, notify=lambda msg: rank0 and console.print(f"[yellow]note:[/] {msg}", soft_wrap=True))
+        result = _run_with_progress(train, opts, rank0)
     if rank0:
         how = "stopped by signal" if result.interrupted else "finished"
         console.print(f"{how} at step {result.step}: checkpoint {result.checkpoint}"
                       + (f"; {result.nan_skipped} non-finite step(s) skipped" if result.nan_skipped else ""), soft_wrap=True)
+
+
+def _run_with_progress(train, opts, rank0: bool):
+    """Run ``train`` with a progress bar (steps, rate, the latest G and D totals) on rank 0."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    def notify(msg: str) -> None:
+        if rank0:
+            console.print(f"[yellow]note:[/] {msg}", soft_wrap=True)
+
+    if not rank0:
+        return train(opts, notify=notify)
+    with Progress(TextColumn("training"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[losses]}"),
+                  TimeRemainingColumn(), console=console, transient=True) as bar:
+        task = bar.add_task("train", total=opts.config.train.steps, losses="")
+
+        def progress(step: int, total: int, terms: dict) -> None:
+            bar.update(task, completed=step, total=total,
+                       losses=f"G {terms['g_total'].item():.3f} D {terms['d_total'].item():.3f}")
+
+        return train(opts, notify=notify, progress=progress)
 
 
 def _rank() -> int:

@@ -2,8 +2,8 @@
 validation, checkpoint. Read :func:`train` top to bottom.
 
 Stops cleanly: SIGINT or SIGTERM finishes the current step, writes a checkpoint and returns (a second
-signal aborts at once). A step whose losses are not finite is skipped and counted; ``max_nan_steps``
-of them in a row abort with TrainingError.
+signal aborts at once). A step whose losses are not finite is skipped and counted (a D update whose
+own loss was finite stands); ``max_nan_steps`` of them in a row abort with TrainingError.
 """
 
 from __future__ import annotations
@@ -47,7 +47,9 @@ class TrainResult:
     nan_skipped: int
 
 
-def train(opts: TrainOptions, notify: Callable[[str], None] = print) -> TrainResult:
+def train(opts: TrainOptions, notify: Callable[[str], None] = print,
+          progress: Callable[[int, int, dict], None] | None = None) -> TrainResult:
+    """Train until ``config.train.steps`` (or a stop signal); ``progress(step, total, terms)`` after each step."""
     cfg, run = opts.config, Path(opts.out)
     dist = distributed.setup(opts.device)
     try:
@@ -68,6 +70,8 @@ def train(opts: TrainOptions, notify: Callable[[str], None] = print) -> TrainRes
                 nan_run = 0
                 parts.step += 1
                 _after_step(parts, terms, batch, log, evals, run)
+                if progress is not None and dist.main:
+                    progress(parts.step, cfg.train.steps, terms)
                 if parts.step % cfg.train.checkpoint_every == 0:
                     last, saved_step = _save(parts, run), parts.step
                 if distributed.any_rank(stop.requested, dist):
