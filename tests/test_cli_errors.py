@@ -3,7 +3,6 @@ no half-written output; existing outputs are not overwritten without --force."""
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 from PIL import Image
 

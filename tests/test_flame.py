@@ -159,10 +159,14 @@ def test_fitter_recovers_pose_and_camera_from_noisy_landmarks(assets, model_file
     print(f"fitter: global pose error max {pose_err.max():.2f} / mean {pose_err.mean():.2f} deg, scale error max "
           f"{100 * scale_err.max():.2f} %, residual max {fit.residual.max():.2f} px "
           f"(face spans {np.ptp(clean[0].numpy(), 0).max():.0f} px)")
-    # Issue 4 asks for pose within 1 deg and scale within 1 %. Measured here: pose max 1.1-1.35 deg
-    # (mean about 0.7), scale 0.4-0.9 %, over noise seeds. The bound below is what holds today, and the
-    # issue stays open until the 1 deg bar is met. Suspect: the synthetic blendshapes can mimic small rotations.
-    assert pose_err.max() < 2.0 and scale_err.max() < 0.015 and fit.residual.max() <= 1.5
+    # Issue 4 asks for pose within 1 deg and scale within 1 %. Scale holds (0.70 % here) since the jaw
+    # contour is interpolated between whole degrees (the loss used to jump with the yaw bucket). Pose
+    # does not: max 1.26, mean 0.68 deg. Started from the true parameters, the same objective with
+    # MAP-consistent priors settles at 0.45-0.55 deg, but at a higher objective (2.9) than the
+    # fitter's answer (2.0), which shrinks shape and expression toward 0 and fits the noise: with 150
+    # shape/expression directions against 136 landmark coordinates, the priors trade against pose.
+    # The bound below is what holds today; the issue stays open on the 1 deg bar.
+    assert pose_err.max() < 2.0 and scale_err.max() < 0.01 and fit.residual.max() <= 1.5
     again = FlameFitter(model, lmk).fit(noisy)
     assert torch.equal(again.pose, fit.pose), "deterministic for a given seed"
 

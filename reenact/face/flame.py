@@ -158,19 +158,36 @@ class FlameLandmarks(nn.Module):
         b = verts.shape[0]
         return self._points(verts, self.full_idx.expand(b, -1), self.full_bary.expand(b, -1, -1))
 
-    def contour_rows(self, pose: torch.Tensor) -> torch.Tensor:
-        """Row of the dynamic table for each pose (B, 5, 3): DECA's yaw bucketing."""
+    def contour_yaw(self, pose: torch.Tensor) -> torch.Tensor:
+        """Yaw of the head relative to the neck, in degrees clamped to [-39, 39] (B,) (DECA)."""
         rot = rodrigues(pose[:, [1, 0]])  # (B, 2, 3, 3): neck, root
         rel = rot[:, 0] @ rot[:, 1]
         yaw = torch.atan2(-rel[:, 2, 0], torch.sqrt(rel[:, 0, 0] ** 2 + rel[:, 1, 0] ** 2))
-        deg = torch.round(torch.rad2deg(yaw).clamp(-39, 39)).long()
+        return torch.rad2deg(yaw).clamp(-39, 39)
+
+    @staticmethod
+    def _row(deg: torch.Tensor) -> torch.Tensor:
+        """Row of the dynamic table for an integer yaw in degrees: 0..39, then 40..78 for -1..-39."""
         return torch.where(deg < 0, 39 - deg, deg)
 
+    def contour_rows(self, pose: torch.Tensor) -> torch.Tensor:
+        """Row of the dynamic table for each pose (B, 5, 3): DECA's yaw bucketing (rounded)."""
+        return self._row(torch.round(self.contour_yaw(pose)).long())
+
     def forward(self, verts: torch.Tensor, pose: torch.Tensor) -> torch.Tensor:
-        """verts (B, V, 3), pose (B, 5, 3) -> (B, 68, 3)."""
+        """verts (B, V, 3), pose (B, 5, 3) -> (B, 68, 3).
+
+        The 17 jaw-contour points follow DECA's per-degree table, linearly interpolated between the two
+        integer yaws around the head's (DECA rounds to one): the landmarks, and a fit's loss, are then
+        continuous in the pose; at whole degrees both agree exactly.
+        """
         b = verts.shape[0]
-        rows = self.contour_rows(pose)
-        jaw = self._points(verts, self.dyn_idx[rows], self.dyn_bary[rows])
+        deg = self.contour_yaw(pose)
+        lo = torch.floor(deg).clamp(max=38)
+        frac = (deg - lo)[:, None, None]  # (B, 1, 1)
+        rows = [self._row(lo.long()), self._row(lo.long() + 1)]
+        jaw_lo, jaw_hi = (self._points(verts, self.dyn_idx[r], self.dyn_bary[r]) for r in rows)
+        jaw = jaw_lo + frac * (jaw_hi - jaw_lo)
         inner = self._points(verts, self.static_idx.expand(b, -1), self.static_bary.expand(b, -1, -1))
         return torch.cat([jaw, inner], 1)
 
