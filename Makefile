@@ -27,6 +27,9 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/bench_rasterizer.py
 	$(BIN)/python bench/bench_drive.py
+	$(BIN)/python bench/bench_score.py
+	$(BIN)/python bench/bench_preprocess.py
+	$(BIN)/python bench/bench_train.py
 
 clean:
 	rm -rf out .pytest_cache

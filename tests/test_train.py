@@ -198,3 +198,17 @@ def test_repeated_non_finite_losses_stop_with_a_message(data, tmp_path):
     res = _train(data, tmp_path / "nan", "train.lr=1e30", "train.max_nan_steps=3", "train.steps=50", check=False)
     lines = user_lines(res.stderr)
     assert res.returncode == 1 and "3 steps in a row had non-finite losses" in lines[-1], res.stderr[-2000:]
+
+
+def test_drive_loads_the_ema_generator_when_the_checkpoint_has_one():
+    from reenact.build import build_generator
+    from reenact.config import load_config
+    from reenact.models.checkpoint import load_generator
+    from reenact.train.state import model_meta
+
+    cfg = load_config(TINY)
+    raw, ema = build_generator(cfg.model), build_generator(cfg.model)
+    ckpt = {"model": model_meta(cfg), "n_vertices": None, "generator": raw.state_dict(), "generator_ema": ema.state_dict()}
+    loaded = load_generator(ckpt, torch.device("cpu")).state_dict()
+    assert all(torch.equal(loaded[k], v) for k, v in ema.state_dict().items())
+    assert not all(torch.equal(loaded[k], v) for k, v in raw.state_dict().items())

@@ -7,6 +7,7 @@ A reenact checkpoint is a ``torch.save``d dict, read back with ``weights_only=Tr
     model: {guidance, num_levels, shrink, embed_dim, warp, spectral_norm, image_size}
     topology: "flame5023" (official) or the face-model topology it was trained on; n_vertices
     source: where the weights came from; step: training step
+    generator_ema (training, optional): the EMA generator, which drive prefers
 
 The release's ``PWM_<guidance>.pth`` holds ``{'generator', 'discriminator', 'global_step'}``; a bare
 generator state dict is accepted too. Official imports record ``warp: "official"`` (the release's grid
@@ -127,7 +128,7 @@ def generator_from_meta(meta: dict, n_vertices: int | None) -> PWMGenerator:
 
 
 def load_generator(ckpt: dict, device: torch.device) -> PWMGenerator:
-    """The checkpoint's generator, in eval mode on ``device``."""
+    """The checkpoint's generator (its EMA copy when training kept one), in eval mode on ``device``."""
     gen = generator_from_meta(ckpt["model"], ckpt.get("n_vertices"))
-    gen.load_state_dict(ckpt["generator"], strict=True)
+    gen.load_state_dict(ckpt.get("generator_ema") or ckpt["generator"], strict=True)
     return gen.to(device).eval()
