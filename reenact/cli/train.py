@@ -22,6 +22,7 @@ def train_command(
 ) -> None:
     """Train the PWM model (one GPU, or several with torchrun --nproc_per_node=N -m reenact train ...)."""
     from reenact.config import load_config
+    from reenact.errors import BadInputError
     from reenact.train.loop import TrainOptions, train
 
     rank0 = _rank() == 0
@@ -29,12 +30,8 @@ def train_command(
         if config is None and resume and (out / "config.yaml").is_file():
             config = out / "config.yaml"
         if config is None:
-            from reenact.errors import BadInputError
-
             raise BadInputError("--config is required (configs/tiny.yaml, configs/paper_geom_disp.yaml, ...)")
         if resume and init_from:
-            from reenact.errors import BadInputError
-
             raise BadInputError("--resume and --init-from exclude each other")
         cfg = load_config(config, overrides)
         opts = TrainOptions(cfg, str(data), str(out), device, resume, str(init_from) if init_from else None,

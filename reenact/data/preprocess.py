@@ -98,13 +98,14 @@ def preprocess(inputs: list[str | Path], out: str | Path, opts: PreprocessOption
             summary.results.append(ClipResult(job.clip_id, "skipped", f"{reason} (recorded earlier)"))
         else:
             todo.append(job)
+    report = progress or (lambda *_: None)
     for r in summary.results:
-        progress and progress(r, len(summary.results), len(jobs))
+        report(r, len(summary.results), len(jobs))
     for result in _run(todo, root, opts):
         summary.results.append(result)
         if result.status == "skipped":
             layout.write_json(layout.skip_marker(root, result.clip_id), {"clip": result.clip_id, "reason": result.reason})
-        progress and progress(result, len(summary.results), len(jobs))
+        report(result, len(summary.results), len(jobs))
     if summary.count("done") or summary.count("exists"):
         _write_topology(root, opts)
     summary.manifest = layout.write_manifest(root, opts.test_fraction, splits)

@@ -39,9 +39,6 @@ class ScoreReport:
     per_frame: list[dict] = field(default_factory=list)
     cache: dict = field(default_factory=dict)  # FID: per-clip feature and per-set statistics cache hits
 
-    def value(self, metric: str) -> float | None:
-        return next(r.value for r in self.results if r.metric == metric)
-
     def to_dict(self) -> dict:
         return {"protocol": self.protocol, "generated": self.generated, "inputs": self.inputs,
                 "metrics": {r.metric: {k: _finite(v) for k, v in asdict(r).items() if k != "metric"} for r in self.results},
