@@ -102,7 +102,8 @@ def _start(opts: TrainOptions, dist: distributed.Dist, notify):
         _save_config(cfg, run)
     loader = torch.utils.data.DataLoader(
         data, batch_size=cfg.train.batch_size, sampler=StepSampler(parts.step, cfg.train.batch_size, dist.rank, dist.world),
-        num_workers=cfg.train.workers, pin_memory=dist.device.type == "cuda", persistent_workers=cfg.train.workers > 0)
+        num_workers=cfg.train.workers, pin_memory=dist.device.type == "cuda", persistent_workers=cfg.train.workers > 0,
+        worker_init_fn=_worker_ignores_signals)
     return parts, loader, _eval_sets(opts, cfg, notify)
 
 
@@ -207,6 +208,13 @@ def _dump(parts: Parts, folder: str | None) -> None:
         Path(folder).mkdir(parents=True, exist_ok=True)
         torch.save({"generator": parts.gen.state_dict(), "discriminator": parts.disc.state_dict()},
                    Path(folder) / f"rank{parts.dist.rank}.pt")
+
+
+def _worker_ignores_signals(_: int) -> None:
+    """DataLoader workers leave Ctrl-C / SIGTERM (sent to the whole process group) to the main process,
+    which finishes the step and writes a checkpoint."""
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_IGN)
 
 
 class _StopFlag:
