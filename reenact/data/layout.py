@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -50,12 +48,10 @@ def is_done(root: Path, clip_id: str) -> bool:
 
 def write_json(path: Path, data: dict) -> None:
     """Atomically write ``data`` as JSON."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "w") as f:
-        json.dump(data, f, indent=1)
-        f.write("\n")
-    os.replace(tmp, path)
+    from reenact.io import atomic_output
+
+    with atomic_output(path, force=True) as tmp:
+        tmp.write_text(json.dumps(data, indent=1) + "\n")
 
 
 def split_of(identity: str, test_fraction: float) -> str:

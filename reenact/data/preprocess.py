@@ -21,8 +21,9 @@ from typing import Callable, Iterator
 import numpy as np
 
 from reenact.data import layout
-from reenact.data.sources import IMAGE_SUFFIXES, ClipJob, discover
+from reenact.data.sources import ClipJob, discover
 from reenact.errors import BadInputError, ReenactError
+from reenact.io.image import IMAGE_SUFFIXES
 
 
 @dataclass

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from reenact.errors import BadInputError
+from reenact.io.image import IMAGE_SUFFIXES
+from reenact.io.video import VIDEO_SUFFIXES
 
-VIDEO_SUFFIXES = {".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v"}
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp"}
 LIST_SUFFIXES = {".txt", ".lst"}
 
 

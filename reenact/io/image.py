@@ -8,6 +8,8 @@ import numpy as np
 
 from reenact.errors import BadInputError
 
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"})  # what inputs may be
+
 
 def read_image(path: str | Path) -> np.ndarray:
     """Read ``path`` as an (H, W, 3) uint8 RGB array.

@@ -18,6 +18,8 @@ import numpy as np
 
 from reenact.errors import BadInputError, OutputExistsError
 
+VIDEO_SUFFIXES = frozenset({".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v"})  # inputs read as videos
+
 
 @dataclass(frozen=True)
 class VideoInfo:

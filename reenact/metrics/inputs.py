@@ -16,9 +16,8 @@ from typing import Iterator
 import numpy as np
 
 from reenact.errors import BadInputError
-
-VIDEO_SUFFIXES = {".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v"}
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"}
+from reenact.io.image import IMAGE_SUFFIXES
+from reenact.io.video import VIDEO_SUFFIXES
 
 
 @dataclass(frozen=True)

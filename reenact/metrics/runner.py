@@ -3,6 +3,8 @@ run the extractors, and gather per-frame arrays (formulas live in the metric mod
 
 from __future__ import annotations
 
+import os
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
@@ -12,12 +14,28 @@ from reenact.metrics.inputs import Clip, check_counts
 from reenact.metrics.report import MetricResult
 
 
+@dataclass
+class Sides:
+    """Per-frame arrays gathered over all clips, generated vs the metric's comparison side."""
+
+    gen: dict[str, list] = field(default_factory=lambda: {k: [] for k in ("emb", "lm", "pose", "expr")})
+    ref: dict[str, list] = field(default_factory=lambda: {k: [] for k in ("emb", "lm", "pose", "expr")})
+    fid_gen: list = field(default_factory=list)
+    fid_ref: list = field(default_factory=list)
+    per_frame: list = field(default_factory=list)
+    cache: dict = field(default_factory=lambda: {"features_hit": 0, "features_miss": 0, "statistics_hit": 0})
+    notes: list = field(default_factory=list)
+
+
+def default_cache_dir() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "reenact" / "score"
+
+
 class Runner:
     """Models chosen by the options (each with its label), and the per-clip extraction."""
 
     def __init__(self, opts):
         from reenact.drive import resolve_device
-        from reenact.metrics.score import default_cache_dir
 
         self.opts, self.device = opts, resolve_device(opts.device)
         wanted = set(opts.metrics) - ({"akd"} if opts.protocol == "cross" else set())
@@ -31,7 +49,7 @@ class Runner:
                                 identity=opts.identity if "csim" in wanted else None, flame_dir=opts.flame_dir,
                                 weights_dir=opts.weights_dir, resolution=opts.resolution)
             self.measurer = Measurer(mo, self.device)
-        self._sources: dict[str, object] = {}
+        self._measured: dict[tuple[str, str], tuple] = {}  # (role, clip name) -> (frame shape, measurements)
 
     def _inception(self):
         from reenact.metrics.fid import InceptionFeatures, PytorchFidFeatures
@@ -52,9 +70,7 @@ class Runner:
         return self.measurer.labels[key]
 
     def run(self, gen: list[Clip], refs: dict[str, list[Clip]], pairs: dict, progress: Callable | None):
-        from reenact.metrics.score import _Sides
-
-        sides, every = _Sides(), self.opts.every
+        sides, every = Sides(), self.opts.every
         total = sum(_estimate(c, every) for c in gen)
         done = 0
         for clip in gen:
@@ -74,31 +90,33 @@ class Runner:
         if self.measurer is None:
             return
         partner = {role: dict((g.name, r) for g, r in p)[clip.name] for role, p in pairs.items() if p is not None}
-        comparison, ref_frames = {}, None
-        if opts.protocol == "same" and "reference" in partner:
-            ref_frames = partner["reference"].frames()[::opts.every]
-            if self.inception is not None:
-                sides.fid_ref.append(self._features(ref_frames, sides))
-        elif "driver" in partner:
-            ref_frames = partner["driver"].frames()[::opts.every]
-        if ref_frames is not None:
-            if len(ref_frames) != len(frames) and opts.allow_unpaired:
-                sides.notes.append(f"{clip.name}: {len(frames)} vs {len(ref_frames)} frames; used for FID only")
+        role = "reference" if opts.protocol == "same" else "driver"
+        comparison = {}
+        if role in partner:
+            shape, measured = self._measure(partner[role], role, sides)
+            n_ref = len(measured.landmarks)
+            if n_ref != len(frames) and opts.allow_unpaired:
+                sides.notes.append(f"{clip.name}: {len(frames)} vs {n_ref} frames; used for FID only")
                 return
-            check_counts(clip, len(frames), partner.get("reference") or partner["driver"], len(ref_frames),
-                         "reference" if opts.protocol == "same" else "driver")
-            _note_sizes(sides, clip, frames[0], ref_frames[0])
+            check_counts(clip, len(frames), partner[role], n_ref, role)
+            _note_sizes(sides, clip, frames[0].shape, shape)
+            comparison["frames"] = measured
         m_gen = self.measurer(frames)
-        if ref_frames is not None:
-            comparison["frames"] = self.measurer(ref_frames, identity=opts.protocol == "same")
         if "source" in partner and "csim" in opts.metrics:
-            comparison["source"] = self._source(partner["source"])
+            comparison["source"] = self._measure(partner["source"], "source", sides)[1]
         _gather(sides, clip, m_gen, comparison, opts)
 
-    def _source(self, clip: Clip):
-        if clip.name not in self._sources:
-            self._sources[clip.name] = self.measurer(clip.frames()[:1])
-        return self._sources[clip.name]
+    def _measure(self, clip: Clip, role: str, sides) -> tuple[tuple, object]:
+        """(frame shape, measurements) of a comparison clip, decoded and measured once even when it is
+        shared by several generated clips (one driver, one source). A source is its first frame; a
+        reference also feeds the FID comparison set."""
+        key = (role, clip.name)
+        if key not in self._measured:
+            frames = clip.frames()[:1] if role == "source" else clip.frames()[::self.opts.every]
+            if role == "reference" and self.inception is not None:
+                sides.fid_ref.append(self._features(frames, sides))
+            self._measured[key] = (frames[0].shape, self.measurer(frames, identity=role != "driver"))
+        return self._measured[key]
 
     def _features(self, frames: list[np.ndarray], sides) -> tuple[str, np.ndarray]:
         """(content key, pool3 features) of one clip's frames, from the per-clip cache when present."""
@@ -183,9 +201,8 @@ def _gather(sides, clip: Clip, m_gen, comparison: dict, opts) -> None:
         sides.per_frame.append(row)
 
 
-def _note_sizes(sides, clip: Clip, gen_frame: np.ndarray, ref_frame: np.ndarray) -> None:
-    if gen_frame.shape != ref_frame.shape and not any("rescal" in n for n in sides.notes):
-        g, r = gen_frame.shape, ref_frame.shape
+def _note_sizes(sides, clip: Clip, g: tuple, r: tuple) -> None:
+    if g != r and not any("rescal" in n for n in sides.notes):
         sides.notes.append(f"{clip.name}: generated frames are {g[1]}x{g[0]}, comparison frames {r[1]}x{r[0]}; "
                            "landmarks are compared after rescaling both to the scoring resolution")
 

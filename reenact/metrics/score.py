@@ -15,8 +15,7 @@ clip and FID statistics per set, both keyed by content hash.
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -49,23 +48,6 @@ class ScoreOptions:
     cache_dir: str | None = None  # None: $XDG_CACHE_HOME/reenact/score
     use_cache: bool = True
     resolution: int = 256
-
-
-@dataclass
-class _Sides:
-    """Per-frame arrays gathered over all clips, generated vs the metric's comparison side."""
-
-    gen: dict[str, list] = field(default_factory=lambda: {k: [] for k in ("emb", "lm", "pose", "expr")})
-    ref: dict[str, list] = field(default_factory=lambda: {k: [] for k in ("emb", "lm", "pose", "expr")})
-    fid_gen: list = field(default_factory=list)
-    fid_ref: list = field(default_factory=list)
-    per_frame: list = field(default_factory=list)
-    cache: dict = field(default_factory=lambda: {"features_hit": 0, "features_miss": 0, "statistics_hit": 0})
-    notes: list = field(default_factory=list)
-
-
-def default_cache_dir() -> Path:
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "reenact" / "score"
 
 
 def validate(opts: ScoreOptions) -> None:
@@ -130,7 +112,7 @@ def _against(opts: ScoreOptions, metric: str) -> str:
     return "source" if metric in ("fid", "csim") else "driver"
 
 
-def _results(opts: ScoreOptions, runner, sides: _Sides, pairs: dict) -> list[MetricResult]:
+def _results(opts: ScoreOptions, runner, sides, pairs: dict) -> list[MetricResult]:
     from reenact.metrics.identity import csim
     from reenact.metrics.landmarks import akd
     from reenact.metrics.pose_expression import aed, apd
