@@ -109,3 +109,38 @@ def write_smplx_model_dir(folder: Path, arrays: dict[str, np.ndarray], embedding
     static = {"lmk_face_idx": np.asarray(embedding["static_lmk_faces_idx"]),
               "lmk_b_coords": np.asarray(embedding["static_lmk_bary_coords"])}
     (folder / "flame_static_embedding.pkl").write_bytes(pickle.dumps(static))
+
+
+def landmark_clip(model, lmk, seed: int, n: int = 8, size: int = 256) -> dict:
+    """The fitter's test problem: one identity (shape ~ N(0, 0.5²)), per-frame expression ~ N(0, 0.5²),
+    a smooth head turn (pitch ±9°, yaw to 20°, roll ±6°) with jaw opening, an orthographic camera
+    (scale 8: the landmarks span about 146 px of the ``size`` crop), and 1 px Gaussian noise per
+    coordinate. Returns the true parameters, ``clean`` and ``noisy`` (n, 68, 2) crop-pixel landmarks."""
+    import torch
+
+    from reenact.face.flame_fit import project
+
+    g = torch.Generator().manual_seed(seed)
+    shape = torch.randn(1, model.n_shape, generator=g) * 0.5
+    expr = torch.randn(n, model.n_exp, generator=g) * 0.5
+    t = torch.linspace(0, 1, n)[:, None]
+    pose = torch.zeros(n, 5, 3)
+    pose[:, 0] = torch.cat([0.15 * torch.sin(3 * t), 0.35 * torch.sin(2 * t + 0.5), 0.1 * torch.cos(4 * t)], 1)
+    pose[:, 2, 0] = (0.1 + 0.1 * torch.sin(5 * t))[:, 0]
+    cam = torch.stack([torch.full((n,), 8.0), 0.01 * torch.sin(t[:, 0]), -0.02 + 0.01 * torch.cos(t[:, 0])], 1)
+    with torch.no_grad():
+        verts, _ = model(shape.expand(n, -1), expr, pose)
+        clean = project(lmk(verts, pose), cam, size)[..., :2]
+    noisy = clean + torch.randn(clean.shape, generator=g)
+    return {"shape": shape, "expression": expr, "pose": pose, "cam": cam, "clean": clean, "noisy": noisy}
+
+
+def pose_error_deg(a, b):
+    """Geodesic angle (degrees) between axis-angle rotations a and b, (..., 3) each."""
+    import torch
+
+    from reenact.face.flame import rodrigues
+
+    r = rodrigues(a) @ rodrigues(b).transpose(-1, -2)
+    cos = ((r.diagonal(dim1=-2, dim2=-1).sum(-1) - 1) / 2).clamp(-1, 1)
+    return torch.rad2deg(torch.acos(cos))
