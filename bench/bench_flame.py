@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -20,10 +19,8 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 
 def main() -> None:
-    from flame_synth import read_obj, synthetic_arrays, write_generic_model
-    from reenact.face.flame import FlameLandmarks, FlameModel
+    from flame_synth import load_synthetic
     from reenact.face.flame_fit import FlameFitter, project
-    from reenact.face.safe_pickle import load_object_npy
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--device", default="cpu")
@@ -33,11 +30,8 @@ def main() -> None:
     sync = torch.cuda.synchronize if dev.type == "cuda" else None
     assets = Path(args.assets)
     print(f"machine: {machine()}")
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "generic_model.pkl"
-        write_generic_model(path, synthetic_arrays(*read_obj(assets / "head_template.obj")))
-        model = FlameModel.from_file(path).to(dev)
-    lmk = FlameLandmarks(load_object_npy(assets / "landmark_embedding.npy"), model.faces.cpu()).to(dev)
+    model, lmk = load_synthetic(assets)
+    model, lmk = model.to(dev), lmk.to(dev)
     g = torch.Generator().manual_seed(0)
     b = 64
     shape, expr = torch.randn(b, 100, generator=g).to(dev), torch.randn(b, 50, generator=g).to(dev)

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -34,7 +33,7 @@ PRIOR_STD = 0.5  # what landmark_clip draws shape and expression from
 
 
 def load_model(flame_dir: str | None, assets: Path):
-    from flame_synth import read_obj, synthetic_arrays, write_generic_model
+    from flame_synth import load_synthetic
     from reenact.face.flame import FlameLandmarks, FlameModel
     from reenact.face.flame_backend import resolve_flame
     from reenact.face.safe_pickle import load_object_npy
@@ -43,11 +42,7 @@ def load_model(flame_dir: str | None, assets: Path):
         model_path, emb_path = resolve_flame(flame_dir)
         model = FlameModel.from_file(model_path)
         return model, FlameLandmarks(load_object_npy(emb_path), model.faces), f"real FLAME ({model_path})"
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "generic_model.pkl"
-        write_generic_model(path, synthetic_arrays(*read_obj(assets / "head_template.obj")))
-        model = FlameModel.from_file(path)
-    return model, FlameLandmarks(load_object_npy(assets / "landmark_embedding.npy"), model.faces), "synthetic FLAME"
+    return (*load_synthetic(assets), "synthetic FLAME")
 
 
 class Problem:

@@ -111,6 +111,21 @@ def write_smplx_model_dir(folder: Path, arrays: dict[str, np.ndarray], embedding
     (folder / "flame_static_embedding.pkl").write_bytes(pickle.dumps(static))
 
 
+def load_synthetic(assets: Path):
+    """(FlameModel, FlameLandmarks) of the synthetic model over ``assets`` (reference/flame_assets),
+    read back through the real file format (a temporary ``generic_model.pkl``)."""
+    import tempfile
+
+    from reenact.face.flame import FlameLandmarks, FlameModel
+    from reenact.face.safe_pickle import load_object_npy
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "generic_model.pkl"
+        write_generic_model(path, synthetic_arrays(*read_obj(assets / "head_template.obj")))
+        model = FlameModel.from_file(path)
+    return model, FlameLandmarks(load_object_npy(assets / "landmark_embedding.npy"), model.faces)
+
+
 def landmark_clip(model, lmk, seed: int, n: int = 8, size: int = 256) -> dict:
     """The fitter's test problem: one identity (shape ~ N(0, 0.5²)), per-frame expression ~ N(0, 0.5²),
     a smooth head turn (pitch ±9°, yaw to 20°, roll ±6°) with jaw opening, an orthographic camera
