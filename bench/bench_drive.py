@@ -3,7 +3,9 @@
 Drives testdata faces/lp_s6.jpg with videos/lp_d18.mp4 (216 frames, 480²) and times:
   * drive end to end (decode, detect, fit, render, warp, encode, audio mux), library call;
   * MediaPipe Face Landmarker alone (VIDEO mode, as drive uses it) on the same, pre-decoded frames.
-Target: drive time <= 2.5x detection time.
+Target: drive time <= 2.5x detection time. Also the cost per frame of each stage the face pipeline
+added in 0.2: PyAV decoding with timestamps, the BlazeFace detector (per call, and amortised as the
+tracker calls it: on doubt, on jumps and every 15th frame), and the tracker as a whole.
 
 Usage: python bench/bench_drive.py [--device cpu|cuda] [--paste-back]
 """
@@ -28,6 +30,37 @@ def detection_alone(frames, fps: float) -> float:
         return time.perf_counter() - t
 
 
+def stage_costs(frames, fps: float, drv) -> dict[str, float]:
+    """Milliseconds per frame of each stage, on the same frames."""
+    from reenact.face.detect import FaceDetector
+    from reenact.face.tracker import DriverTracker
+    from reenact.io import VideoReader
+
+    out = {}
+    t = time.perf_counter()
+    n = sum(1 for _ in VideoReader(drv).timed())
+    out["decode (PyAV, timed)"] = (time.perf_counter() - t) / n * 1e3
+    with FaceDetector(ROOT / "weights" / "face_detection_full_range_sparse.tflite") as det:
+        t = time.perf_counter()
+        for f in frames:
+            det(f)
+        out["BlazeFace full range, one call"] = (time.perf_counter() - t) / len(frames) * 1e3
+        calls = [0]
+
+        def counted(img):
+            calls[0] += 1
+            return det(img)
+
+        tracker = DriverTracker(ROOT / "weights" / "face_landmarker_v2.task", counted, fps)
+        timed = list(VideoReader(drv).timed())
+        t = time.perf_counter()
+        for _ in tracker.track(timed):
+            pass
+        out["tracker (landmarks + checks + confirmations)"] = (time.perf_counter() - t) / len(timed) * 1e3
+    out["detector calls per frame"] = calls[0] / len(frames)
+    return out
+
+
 def main() -> None:
     from reenact.drive import DriveOptions, drive
     from reenact.io import VideoReader
@@ -50,6 +83,9 @@ def main() -> None:
     print(f"drive (geometric warp, {args.device}{', paste-back' if args.paste_back else ''}): {total:6.2f} s "
           f"end to end = {n / total:6.1f} frames/s (frame loop alone {s.fps:.1f} frames/s)")
     print(f"drive / detection = {total / det:.2f}x (target <= 2.5x)")
+    print(f"MediaPipe detection alone: {det / n * 1e3:.2f} ms/frame")
+    for name, value in stage_costs(frames, reader.info.fps, drv).items():
+        print(f"  {name}: {value:.2f}{'' if 'calls' in name else ' ms/frame'}")
 
 
 if __name__ == "__main__":

@@ -3,14 +3,20 @@
 Small functions, one concern each: prepare the source, stream driver fits, render and warp a batch,
 compose frames. Memory is constant in the driver's length: frames stream through in batches.
 
-Face handling: a source with no face is an error; with several, the largest is used unless
-``face_index`` picks another (0 = largest). Driver frames without a face hold the last fit; frames
-before the first detection use the first one; a driver with no face in any frame is an error.
+Faces, crops and fits come from :mod:`reenact.face.pipeline`: a source with no face is an error;
+with several, the largest is used unless ``face_index`` picks another (``reenact faces`` numbering).
+Driver frames without an accepted face follow the pipeline's hold-then-ease policy; a driver with
+no face in any frame is an error.
+
+Time: every stored driver frame gives one output frame at the same presentation time (the
+variable-rate passthrough of :mod:`reenact.io.video`), so the output keeps the driver's duration and
+its audio stays in sync.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import itertools
 import os
 import time
@@ -21,21 +27,19 @@ from typing import Callable, Iterator
 import numpy as np
 import torch
 
-from reenact import weights
-from reenact.errors import BadInputError, DeviceError, NoFaceError
-from reenact.face.crop import CropBox, warp_crop
-from reenact.engines import GeneratorEngine, GeometricWarp, Source
+from reenact.devices import resolve_device
+from reenact.engines import EveryFace, GeneratorEngine, GeometricWarp, Source
+from reenact.errors import BadInputError
+from reenact.face.crop import warp_crop
 from reenact.face.fit import FaceFit
 from reenact.face.geometry import make_geometry
-from reenact.face.mediapipe_backend import Detection, MediaPipeFaces
-from reenact.face.landmarks68 import mediapipe_to_68
-from reenact.face.smoothing import BOX_BETA, BOX_MIN_CUTOFF, OneEuro
-from reenact.io import VideoReader, VideoWriter, atomic_output, read_image
-from reenact.io.video import check_output
+from reenact.face.pipeline import (CropPolicy, DriverTracker, FacePipeline, FitStream, Tracked, crop_face, driver_fits,
+                                   face_box)
+from reenact.io import VideoReader, VideoWriter, atomic_output
+from reenact.io.inputs import check_drive_inputs
 from reenact.prefetch import prefetch
 
 FACE_MODELS = ("mediapipe", "flame")
-VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv")
 
 
 @dataclass
@@ -46,7 +50,7 @@ class DriveOptions:
     relative: bool = True
     paste_back: bool = False
     side_by_side: bool = False
-    face_index: int | None = None
+    face_index: int | str | None = None  # None: the largest; N: face N of `reenact faces`; "all": every face
     face_model: str | None = None  # mediapipe | flame | None: the checkpoint's topology decides (else mediapipe)
     flame_dir: str | None = None
     device: str = "auto"
@@ -57,10 +61,14 @@ class DriveOptions:
     checkpoint: str | None = None  # a reenact checkpoint; None = geometric warp
     max_frames: int | None = None  # stop after this many driver frames
     loops: int = 1  # replay the driver this many times (benchmarks)
+    find_best_frame: bool = False  # reference = the driver frame closest to the source, not its first face
 
 
 @dataclass
 class DriveSummary:
+    """What a drive did. ``frames_without_face`` counts stored driver frames with no accepted face
+    (``rejected`` of them had landmarks that failed the tracker's checks); ``duration`` is seconds."""
+
     output: Path
     frames: int
     seconds: float
@@ -68,6 +76,8 @@ class DriveSummary:
     mode: str
     audio: bool
     size: tuple[int, int] = field(default=(0, 0))
+    rejected: int = 0
+    duration: float = 0.0
 
     @property
     def fps(self) -> float:
@@ -87,65 +97,62 @@ def cpu_threads_beside_tracker(device: torch.device):
         torch.set_num_threads(before)
 
 
-def resolve_device(name: str) -> torch.device:
-    """'auto' -> cuda if available else cpu; 'cuda' without a GPU raises DeviceError."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise DeviceError("--device cuda: no CUDA device is available (use --device cpu)")
-    if name != "cpu" and not name.startswith("cuda"):
-        raise DeviceError(f"--device {name}: expected auto, cpu or cuda")
-    return torch.device(name)
+def prepare_sources(path: Path, image: np.ndarray, faces: FacePipeline, size: int, face_index: int | str | None,
+                    geometry) -> list[Source]:
+    """The source face chosen by ``face_index`` (``reenact faces`` numbering), or every face for "all",
+    each cropped and fitted."""
+    if face_index == "all":
+        chosen = faces.faces(image)
+        if not chosen:
+            chosen = [faces.select(image, 0, path)]  # raises the no-face error
+    else:
+        chosen = [faces.select(image, face_index, path)]
+    out = []
+    for face in chosen:
+        crop, affine = crop_face(image, face.detection, size)
+        out.append(Source(image, crop, affine, geometry.fit_source(face.detection, affine), face.detection))
+    return out
 
 
-def prepare_source(path: Path, faces: MediaPipeFaces, size: int, face_index: int | None, geometry) -> Source:
-    image = read_image(path)
-    dets = faces.detect(image)
-    if not dets:
-        raise NoFaceError(f"{path}: no face found in the source image")
-    idx = 0 if face_index is None else face_index
-    if not 0 <= idx < len(dets):
-        raise BadInputError(f"{path}: --face-index {idx} out of range, {len(dets)} face(s) found")
-    affine = CropBox.from_landmarks(mediapipe_to_68(dets[idx].points)).affine(size)
-    return Source(image, warp_crop(image, affine, size), affine, geometry.fit_source(dets[idx], affine))
+@dataclass
+class DriverStream:
+    """The driver's fits, one per stored frame, and what the tracker counted once it has run."""
+
+    tracker: DriverTracker
+    counts: FitStream
+    items: Iterator[tuple[Tracked, FaceFit]]
+    reference: FaceFit
+    reference_index: int = 0
 
 
-def find_first_face(reader: VideoReader, faces: MediaPipeFaces) -> tuple[int, Detection]:
-    """Index and detection of the driver's first frame with a face; NoFaceError if there is none."""
-    for i, frame in enumerate(reader):
-        dets = faces.detect(frame, search=False)
-        if dets:
-            return i, dets[0]
-    raise NoFaceError(f"{reader.info.path}: no face in any frame of the driving video")
+def driver_stream(reader: VideoReader, faces: FacePipeline, size: int, geometry, smooth: bool,
+                  best_for: Source | None = None, notify: Callable[[str], None] = lambda m: None) -> DriverStream:
+    """Track the driver and fit every frame in the crop of its reference frame.
 
-
-def driver_fits(reader: VideoReader, model: Path, size: int, first: tuple[int, Detection], geometry, smooth: bool,
-                stats: dict, panels: bool = True) -> Iterator[tuple[np.ndarray, np.ndarray, FaceFit]]:
-    """Yield (frame, driver crop, smoothed fit) per driver frame; misses hold the last fit.
-
-    Every fit is expressed in the crop of the driver's reference frame (its first face), not in the
-    frame's own crop: head translation and scale changes within the video are then part of the fit
-    and are transferred, as they must be for ``--paste-back``. The per-frame crop box (smoothed) is
-    only used for the driver panel of ``--side-by-side``.
+    The reference is the driver's first face, or with ``best_for`` the frame closest to that source
+    face (``--find-best-frame``). Fits live in the reference frame's crop, not each frame's own: head
+    translation and scale changes within the video are then part of the fit and are transferred, as
+    they must be for ``--paste-back``. The tracker's smoothed per-frame box only frames the driver
+    panel of ``--side-by-side``.
     """
-    box_filter = OneEuro(min_cutoff=BOX_MIN_CUTOFF, beta=BOX_BETA)
-    fit_frame = geometry.driver_fitter(smooth)
-    first_idx, first_det = first
-    box = CropBox.from_landmarks(mediapipe_to_68(first_det.points))
-    ref_affine = box.affine(size)
-    last = fit_frame(first_det, ref_affine, float(first_idx))
+    if best_for is None:
+        ref, ref_det = faces.first_face(reader.timed(), reader.info.path)
+    else:
+        ref, ref_det, dist = faces.best_frame(reader.timed(), best_for.detection, reader.info.path)
+        notify(f"--find-best-frame: reference is driver frame {ref.index} (t = {ref.time:.2f} s), "
+               f"landmark distance {dist:.2f} from the source")
+    ref_affine = face_box(ref_det).affine(size)
+
+    def new_fitter():
+        fit = geometry.driver_fitter(smooth)
+        return lambda det, t: fit(det, ref_affine, t)
+
     fps = reader.info.fps
-    with MediaPipeFaces(model, video=True) as faces:
-        for i, frame in enumerate(reader):
-            dets = faces.track(frame, int(i * 1000 / fps))
-            if dets:
-                if panels:  # the smoothed per-frame box only frames the driver panel
-                    raw = CropBox.from_landmarks(mediapipe_to_68(dets[0].points))
-                    box = CropBox(*box_filter(raw.as_array(), float(i)))
-                last = fit_frame(dets[0], ref_affine, float(i))
-            elif i >= first_idx:
-                stats["missing"] += 1
-            yield frame, (warp_crop(frame, box.affine(size), size) if panels else None), last
+    reference = new_fitter()(ref_det, ref.time * fps)  # its own fitter: the stream's filters start at frame 0
+    tracker = faces.tracker(fps, CropPolicy.smoothed)
+    counts = FitStream()
+    items = driver_fits(tracker.track(reader.timed()), new_fitter(), new_fitter, reference, geometry.blend, fps, counts)
+    return DriverStream(tracker, counts, items, reference, ref.index)
 
 
 def _even(frame: np.ndarray) -> np.ndarray:
@@ -174,56 +181,66 @@ def compose(out: np.ndarray, source_panel: np.ndarray, driver_panel: np.ndarray,
 def drive(source: str | Path, driver: str | Path, output: str | Path, opts: DriveOptions | None = None,
           progress: Callable[[int, int], None] | None = None,
           notify: Callable[[str], None] | None = None) -> DriveSummary:
-    """Reenact ``source`` with ``driver`` into ``output`` (mp4). See the module docstring."""
+    """Reenact ``source`` with ``driver`` into ``output`` (mp4/mov/mkv). See the module docstring."""
     opts = opts or DriveOptions()
     notify = notify or (lambda msg: None)
     source, driver, output = Path(source), Path(driver), Path(output)
-    if output.suffix.lower() not in VIDEO_SUFFIXES:
-        raise BadInputError(f"{output}: the output must be a video file ({', '.join(VIDEO_SUFFIXES)})")
+    image, _ = check_drive_inputs(source, driver, output, opts.force, opts.checkpoint)
+    reader = VideoReader(driver, loops=opts.loops)
     ckpt = _checkpoint(opts)
     opts = _resolve_size_and_face_model(opts, ckpt, notify)
-    check_output(output, opts.force)
     device = resolve_device(opts.device)
-    model = weights.resolve("mediapipe_face_landmarker", opts.weights_dir)
-    reader = VideoReader(driver, loops=opts.loops)
     geometry = make_geometry(opts.face_model, opts.flame_dir, opts.weights_dir, opts.size)
-    with MediaPipeFaces(model, num_faces=8) as faces:
-        src = prepare_source(source, faces, opts.size, opts.face_index, geometry)
-        first = find_first_face(VideoReader(driver), faces)
-    engine = make_engine(src, device, opts, ckpt, notify)
-    stats = {"missing": first[0]}
     total = reader.info.n_frames * opts.loops
-    if opts.max_frames:
-        total = min(total, opts.max_frames)
-    src_panel = src.image if opts.paste_back else src.crop
+    total = min(total, opts.max_frames) if opts.max_frames else total
     start = time.perf_counter()
-    n = 0
-    reference: FaceFit | None = None
-    with cpu_threads_beside_tracker(device), atomic_output(output, opts.force) as tmp:
-        writer = None
-        fits_stream = driver_fits(reader, model, opts.size, first, geometry, opts.smooth, stats,
-                                  panels=opts.side_by_side and not opts.paste_back)
-        stream = itertools.islice(prefetch(fits_stream, depth=4 * opts.batch), opts.max_frames)
-        for item in _batched(stream, opts.batch):
-            if reference is None:  # the driver's reference frame: its first face (held before it)
-                reference = item[0][2]
-            fits = [geometry.transfer(src.fit, fit, reference, opts.relative) for _, _, fit in item]
-            frames = engine(fits)
-            for (frame, dcrop, _), out in zip(item, frames):
-                panel = frame if opts.paste_back else dcrop
-                composed = compose(out, src_panel, panel, opts.side_by_side)
-                if writer is None:
-                    writer = VideoWriter(tmp, composed.shape[1::-1], reader.info.fps, audio_from=reader.info)
-                writer.write(composed)
-                n += 1
-            if progress:
-                progress(n, max(total, n))
-        if writer is None:
-            raise BadInputError(f"{driver}: no frames could be decoded")
-        writer.close()
-    seconds = time.perf_counter() - start
-    return DriveSummary(output, n, seconds, stats["missing"], engine.name, bool(reader.info.audio_codec),
-                        writer.size)
+    with FacePipeline(opts.weights_dir) as faces:
+        sources = prepare_sources(source, image, faces, opts.size, opts.face_index, geometry)
+        if len(sources) > 1 and not opts.paste_back:
+            notify(f"--face-index all: animating {len(sources)} faces in the full image (as with --paste-back)")
+            opts = dataclasses.replace(opts, paste_back=True)
+        stream = driver_stream(reader, faces, opts.size, geometry, opts.smooth,
+                               sources[0] if opts.find_best_frame else None, notify)
+        engine = make_engine(sources, device, opts, ckpt, notify)
+        with cpu_threads_beside_tracker(device), atomic_output(output, opts.force) as tmp:
+            writer, n = _write(stream, sources, engine, geometry, reader, tmp, opts,
+                               lambda k: progress and progress(k, max(total, k)))
+    return DriveSummary(output, n, time.perf_counter() - start, stream.tracker.missing + stream.tracker.rejected,
+                        engine.name, bool(reader.info.audio_codec), writer.size,
+                        rejected=stream.tracker.rejected, duration=writer.duration)
+
+
+def _write(stream: DriverStream, sources: list[Source], engine, geometry, reader: VideoReader, tmp: Path,
+           opts: DriveOptions, progress: Callable[[int], object]) -> tuple[VideoWriter, int]:
+    """Render the driver stream in batches and encode each frame at its driver frame's time."""
+    src_panel = sources[0].image if opts.paste_back else sources[0].crop
+    items = itertools.islice(prefetch(stream.items, depth=4 * opts.batch), opts.max_frames)
+    writer, n = None, 0
+    for batch in _batched(items, opts.batch):
+        fits = [[geometry.transfer(src.fit, fit, stream.reference, opts.relative) for _, fit in batch]
+                for src in sources]
+        for (item, _), out in zip(batch, engine(fits) if len(sources) > 1 else engine(fits[0])):
+            composed = compose(out, src_panel, _driver_panel(item, opts), opts.side_by_side)
+            if writer is None:
+                writer = VideoWriter(tmp, composed.shape[1::-1], reader.info.fps, audio_from=reader.info)
+            writer.write(composed, item.frame.time)
+            n += 1
+        progress(n)
+    if writer is None:
+        raise BadInputError(f"{reader.info.path}: no frames could be decoded")
+    cut = opts.max_frames is not None and n >= opts.max_frames
+    writer.close(end=None if cut else reader.info.duration * opts.loops)
+    return writer, n
+
+
+def _driver_panel(item: Tracked, opts: DriveOptions) -> np.ndarray | None:
+    """The driver panel of ``--side-by-side``: the full frame with ``--paste-back``, else its face crop
+    (the tracker's smoothed box; the whole frame before the first face)."""
+    if not opts.side_by_side:
+        return None
+    if opts.paste_back or item.box is None:
+        return item.frame.image
+    return warp_crop(item.frame.image, item.box.affine(opts.size), opts.size)
 
 
 def _checkpoint(opts: DriveOptions) -> dict | None:
@@ -238,8 +255,6 @@ def _checkpoint(opts: DriveOptions) -> dict | None:
 def _resolve_size_and_face_model(opts: DriveOptions, ckpt: dict | None, notify) -> DriveOptions:
     """--size defaults to the checkpoint's image size (else 256); --face-model to the backend of the
     checkpoint's topology: FLAME for a FLAME-trained checkpoint when it needs it or its files are found."""
-    import dataclasses
-
     size, face_model = opts.size, opts.face_model
     if ckpt is not None:
         trained = ckpt["model"]["image_size"]
@@ -261,14 +276,16 @@ def _resolve_size_and_face_model(opts: DriveOptions, ckpt: dict | None, notify) 
     return dataclasses.replace(opts, size=size, face_model=face_model)
 
 
-def make_engine(src: Source, device: torch.device, opts: DriveOptions, ckpt: dict | None, notify) -> object:
-    """The generator of ``ckpt``, or the geometric warp when there is no checkpoint (said once)."""
+def make_engine(sources: list[Source], device: torch.device, opts: DriveOptions, ckpt: dict | None, notify) -> object:
+    """The generator of ``ckpt``, or the geometric warp when there is no checkpoint (said once); with
+    several source faces, one engine per face composited by :class:`EveryFace`."""
     if ckpt is None:
-        engine = GeometricWarp(src, device, opts.paste_back)
-        notify(f"No --checkpoint given: using the {engine.name} (rendered 3D displacement, no network).")
-        return engine
-    engine = GeneratorEngine(src, device, opts.paste_back, ckpt, opts.checkpoint)
-    if engine.warning:
+        engines = [GeometricWarp(src, device, opts.paste_back) for src in sources]
+        notify(f"No --checkpoint given: using the {engines[0].name} (rendered 3D displacement, no network).")
+    else:
+        engines = [GeneratorEngine(src, device, opts.paste_back, ckpt, opts.checkpoint) for src in sources]
+    engine = engines[0] if len(engines) == 1 else EveryFace(engines)
+    if getattr(engine, "warning", None):
         notify(engine.warning)
     return engine
 

@@ -13,6 +13,7 @@ import torch
 
 from reenact.errors import BadInputError
 from reenact.face.fit import FaceFit
+from reenact.face.mediapipe_backend import Detection
 from reenact.face.mesh import topology
 
 
@@ -24,6 +25,7 @@ class Source:
     crop: np.ndarray  # (S, S, 3) uint8
     affine: np.ndarray  # image -> crop
     fit: FaceFit
+    detection: Detection | None = None  # the face as found in the image (for --find-best-frame)
 
 
 class _Engine:
@@ -61,16 +63,29 @@ class GeometricWarp(_Engine):
     def __call__(self, fits: list[FaceFit]) -> np.ndarray:
         """(B, H, W, 3) uint8 output frames for a batch of transferred fits."""
         from reenact.render.paste import warp_region
-        from reenact.render.warp import backward_warp, extend_flow
+        from reenact.render.warp import backward_warp
 
-        verts = self._verts(fits)
-        size = self.source.crop.shape[0]
-        flow, mask = render_displacement(self.src_verts.expand(len(fits), -1, -1), verts, self.faces, size,
-                                         self.render_scale)
-        flow = extend_flow(flow, mask)
+        flow = self._flow(fits)
         if not self.paste_back:
             return _to_uint8(backward_warp(self.src.expand(len(fits), -1, -1, -1), flow))
         return self._frames(*warp_region(self.src, flow, self.source.affine))
+
+    def _flow(self, fits: list[FaceFit]) -> torch.Tensor:
+        from reenact.render.warp import extend_flow
+
+        size = self.source.crop.shape[0]
+        flow, mask = render_displacement(self.src_verts.expand(len(fits), -1, -1), self._verts(fits), self.faces, size,
+                                         self.render_scale)
+        return extend_flow(flow, mask)
+
+    @torch.no_grad()
+    def composite(self, fits: list[FaceFit], frames: torch.Tensor) -> torch.Tensor:
+        """Animate this face inside ``frames`` (B, 3, H, W), in place of what is there (``--face-index all``)."""
+        from reenact.render.paste import warp_region
+
+        region, (x0, y0, x1, y1) = warp_region(frames, self._flow(fits), self.source.affine)
+        frames[:, :, y0:y1, x0:x1] = region
+        return frames
 
 
 def _to_tensor(img: np.ndarray, device: torch.device) -> torch.Tensor:
@@ -125,13 +140,44 @@ class GeneratorEngine(_Engine):
 
     @torch.no_grad()
     def __call__(self, fits: list[FaceFit]) -> np.ndarray:
-        from reenact.render.guidance import guidance_maps
         from reenact.render.paste import paste_crop
+
+        out = self._crops(fits)
+        if not self.paste_back:
+            return _to_uint8(out)
+        return self._frames(*paste_crop(self.src, out, self.source.affine))
+
+    def _crops(self, fits: list[FaceFit]) -> torch.Tensor:
+        from reenact.render.guidance import guidance_maps
 
         size = self.source.crop.shape[0]
         maps = guidance_maps(self.gen.guidance, self.gen.codes, self.src_verts.expand(len(fits), -1, -1),
                              self._verts(fits), self.faces, size)
-        out = self.gen(self.crop.expand(len(fits), -1, -1, -1), **maps).out_img
-        if not self.paste_back:
-            return _to_uint8(out)
-        return self._frames(*paste_crop(self.src, out, self.source.affine))
+        return self.gen(self.crop.expand(len(fits), -1, -1, -1), **maps).out_img
+
+    @torch.no_grad()
+    def composite(self, fits: list[FaceFit], frames: torch.Tensor) -> torch.Tensor:
+        """Blend this face's generated crops into ``frames`` (B, 3, H, W) (``--face-index all``)."""
+        from reenact.render.paste import paste_crop
+
+        region, (x0, y0, x1, y1) = paste_crop(frames, self._crops(fits), self.source.affine)
+        frames[:, :, y0:y1, x0:x1] = region
+        return frames
+
+
+class EveryFace:
+    """``--face-index all``: one engine per face of the source (each with its own crop, fit and warp),
+    composited into the full image in turn, largest face first."""
+
+    def __init__(self, engines: list):
+        self.engines = engines
+        self.name = engines[0].name
+        self.warning = next((e.warning for e in engines if getattr(e, "warning", None)), None)
+
+    @torch.no_grad()
+    def __call__(self, fits_per_face: list[list[FaceFit]]) -> np.ndarray:
+        """(B, H, W, 3) uint8 full frames, one per driver frame; ``fits_per_face[i]`` is face i's batch."""
+        frames = self.engines[0].src.expand(len(fits_per_face[0]), -1, -1, -1).clone()  # (B, 3, H, W)
+        for engine, fits in zip(self.engines, fits_per_face):
+            frames = engine.composite(fits, frames)
+        return _to_uint8(frames)

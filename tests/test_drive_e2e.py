@@ -65,7 +65,7 @@ def test_summary_line_and_geometric_warp_notice(self_reenactment):
     lines = [ln for ln in res.stderr.splitlines() if "geometric warp" in ln or "wrote" in ln]
     assert any("geometric warp" in ln for ln in lines)
     summary = " ".join(res.stderr.split())
-    assert "72 frames" in summary and "fps" in summary and "without a face" in summary
+    assert "72 frames" in summary and "processing speed" in summary and "without a face" in summary
 
 
 def test_cross_identity_follows_driver_pose_and_keeps_audio(testdata, tmp_path, landmarker):

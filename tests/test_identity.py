@@ -115,7 +115,7 @@ class _BrightSpotFan(torch.nn.Module):
 
 
 def test_fan_torchscript_file_crop_and_decode_round_trip(tmp_path):
-    from reenact.metrics.fan import FanLandmarks, crop_transform, decode_heatmaps
+    from reenact.face.fan import FanLandmarks, crop_transform, decode_heatmaps
 
     torch.jit.save(torch.jit.script(_BrightSpotFan()), str(tmp_path / "2DFAN4-cd938726ad.zip"))
     fan = FanLandmarks(torch.device("cpu"), weights_dir=tmp_path)
@@ -152,7 +152,7 @@ def test_pytorch_fid_file_gives_pytorch_fids_features(tmp_path, monkeypatch):
 
 def test_fan_decoding_matches_face_alignment(tmp_path):
     fa = pytest.importorskip("face_alignment.utils")
-    from reenact.metrics.fan import CENTER_Y_OFFSET, REFERENCE_SCALE, crop_transform, decode_heatmaps
+    from reenact.face.fan import CENTER_Y_OFFSET, REFERENCE_SCALE, crop_transform, decode_heatmaps
 
     hm = np.random.default_rng(0).random((2, 68, 64, 64)).astype(np.float32)
     box = np.array([150.0, 80.0, 350.0, 300.0])

@@ -18,6 +18,7 @@ from conftest import run_cli
 
 pytestmark = pytest.mark.slow
 ARGS = ("--identity-from", "none", "--max-frames", "40")
+CLIPS = {"single_face", "lp_d11", "lp_d18", "vfr_lp_d18"}
 
 
 def _preprocess(*args, **kw):
@@ -51,12 +52,24 @@ def data(testdata, tmp_path_factory):
 
 def test_three_clips_done_and_no_face_skipped_with_its_reason(data):
     root, res = data
-    assert set(_clips(root)) == {"single_face", "lp_d11", "lp_d18"}
+    assert set(_clips(root)) == CLIPS
     assert "no_face: only 0 frame(s) with a face" in res.stderr
-    assert "3 clip(s) done" in res.stderr and "1 skipped" in res.stderr
+    assert "4 clip(s) done" in res.stderr and "1 skipped" in res.stderr
     _check_complete(root)
     meta = json.loads((root / "clips" / "single_face" / "meta.json").read_text())
     assert meta["fps"] == 30 and meta["size"] == 256 and meta["landmarks"] == "mediapipe68" and meta["versions"]["mediapipe"]
+
+
+def test_variable_rate_clip_keeps_its_real_frame_times(data):
+    """vfr_lp_d18: 101 stored frames over 7.2 s; the first 40 are stored once each, with their own times."""
+    root, _ = data
+    meta = json.loads((root / "clips" / "vfr_lp_d18" / "meta.json").read_text())
+    with np.load(root / "clips" / "vfr_lp_d18" / "geometry.npz") as z:
+        times, index = z["frame_time"], z["frame_index"]
+    steps = np.round(np.diff(times), 3)
+    assert abs(meta["fps"] - 101 / 7.2) < 0.05 and meta["source_frames"] == 40
+    assert (steps > 0).all() and len(set(steps)) > 1, "irregular, strictly increasing presentation times"
+    assert list(index) == list(range(len(index)))
 
 
 def test_a_second_run_does_no_work(data, testdata):
@@ -64,7 +77,7 @@ def test_a_second_run_does_no_work(data, testdata):
     before = {p: p.stat().st_mtime_ns for p in (root / "clips").rglob("*")}
     t = time.perf_counter()
     res = _preprocess(testdata / "videos", "--out", root, *ARGS)
-    assert "0 clip(s) done" in res.stderr and "3 already done" in res.stderr and "1 skipped" in res.stderr
+    assert "0 clip(s) done" in res.stderr and "4 already done" in res.stderr and "1 skipped" in res.stderr
     assert {p: p.stat().st_mtime_ns for p in (root / "clips").rglob("*")} == before
     print(f"second run: {time.perf_counter() - t:.1f} s")
 
@@ -82,7 +95,7 @@ def test_sigkill_mid_clip_then_rerun_leaves_no_partial_clip(testdata, tmp_path):
     assert list((root / "clips").glob(".tmp-*")), "killed while a clip was being written"
     assert not (root / "manifest.json").exists() or len(_clips(root)) < 3
     _preprocess(testdata / "videos", "--out", root, "--identity-from", "none")
-    assert set(_clips(root)) == {"single_face", "lp_d11", "lp_d18"}
+    assert set(_clips(root)) == CLIPS
     _check_complete(root)
 
 
@@ -92,7 +105,7 @@ def test_two_shards_make_the_full_set(data, testdata, tmp_path):
     _preprocess(testdata / "videos", "--out", root, "--shard", "0/2", *ARGS)
     first = _clips(root)
     _preprocess(testdata / "videos", "--out", root, "--shard", "1/2", "--workers", "2", *ARGS)
-    assert 0 < len(first) < 3 and _clips(root) == _clips(full)
+    assert 0 < len(first) < 4 and _clips(root) == _clips(full)
     _check_complete(root)
 
 

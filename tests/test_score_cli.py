@@ -60,7 +60,7 @@ def test_same_identity_protocol_scores_a_drive_output(driven, testdata, tmp_path
     print("same-identity:", {k: round(v, 4) for k, v in m.items()})
     for label in ("NVIDIA TF-Inception", "dlib ResNet v1", "MediaPipe-68", "MediaPipe pose + 52 blendshapes"):
         assert label in res.stdout
-    assert any("3 clip(s) without a generated clip were ignored" in n for n in report["notes"])
+    assert any("4 clip(s) without a generated clip were ignored" in n for n in report["notes"])
     assert m["csim"] > 0.9 and m["akd"] < 5.0 and m["apd"] < 3.0 and m["fid"] > 0
     assert report["metrics"]["akd"]["frames"] + report["metrics"]["akd"]["excluded_no_face"] == 18  # 72 frames, every 4th
     rows = list(csv.DictReader(open(tmp_path / "frames.csv")))

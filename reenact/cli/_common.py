@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import atexit
 import contextlib
+import io
+import os
+import re
 import sys
+import threading
 
 import typer
 from rich.console import Console
@@ -31,10 +36,53 @@ def user_errors():
         raise typer.Exit(130) from None
 
 
-def quiet_native_logs() -> None:
-    """MediaPipe / TFLite write INFO lines to stderr from C++; keep them off the user's terminal."""
-    import os
+# Native log lines that are not for the user: absl/glog INFO and WARNING records ("I0000 00:00:..."),
+# TFLite/LiteRT INFO and WARNING lines, and absl's "before InitializeLog" banner. E and F records pass.
+_NATIVE_NOISE = re.compile(r"^(?:[IW]\d{4} \d\d:\d\d:\d\d|INFO: |WARNING: (?:\[|Logging before|All log messages|"
+                           r"Created TensorFlow))")
+_FILTER: dict = {}
 
+
+def is_native_noise(line: str) -> bool:
+    """True for a MediaPipe / TensorFlow Lite / absl INFO or WARNING line (errors are never noise)."""
+    return bool(_NATIVE_NOISE.match(line))
+
+
+def quiet_native_logs() -> None:
+    """Keep MediaPipe's and TFLite's C++ INFO/WARNING lines off the user's terminal; real errors still show.
+
+    The C++ libraries write straight to file descriptor 2, whatever Python's logging says. So fd 2 becomes
+    a pipe read by a daemon thread that forwards every other line to the real stderr; Python's own
+    ``sys.stderr`` (rich's console and progress bars) is re-pointed at the real stderr so it keeps its
+    terminal. Installed once per process by the CLI; undone at exit after the pipe is drained.
+    """
+    if _FILTER or os.environ.get("REENACT_NATIVE_LOGS") == "1":
+        return
     os.environ.setdefault("GLOG_minloglevel", "2")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     sys.stderr.flush()
+    real = os.dup(2)
+    read_end, write_end = os.pipe()
+    os.dup2(write_end, 2)
+    os.close(write_end)
+    sys.stderr = io.TextIOWrapper(os.fdopen(os.dup(real), "wb", buffering=0), encoding=sys.stderr.encoding or "utf-8",
+                                  errors="backslashreplace", line_buffering=True)
+
+    def forward() -> None:
+        with os.fdopen(read_end, "rb") as pipe:
+            for raw in pipe:
+                line = raw.decode("utf-8", "replace")
+                if not is_native_noise(line):
+                    os.write(real, raw)
+
+    thread = threading.Thread(target=forward, name="reenact-native-logs", daemon=True)
+    thread.start()
+    _FILTER.update(real=real, thread=thread)
+    atexit.register(_restore_stderr)
+
+
+def _restore_stderr() -> None:
+    """Put the real stderr back on fd 2 (closing the pipe's last writer) and let the filter drain."""
+    sys.stderr.flush()
+    os.dup2(_FILTER["real"], 2)
+    _FILTER["thread"].join(timeout=2)

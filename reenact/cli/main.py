@@ -5,7 +5,9 @@ from __future__ import annotations
 import typer
 
 from reenact import __version__
+from reenact.cli._common import quiet_native_logs
 from reenact.cli.drive import drive_command
+from reenact.cli.faces import faces_command
 from reenact.cli.preprocess import preprocess_command
 from reenact.cli.score import score_command
 from reenact.cli.train import train_command
@@ -27,15 +29,69 @@ def _root(version: bool = typer.Option(False, "--version", callback=_version, is
     """One-shot face reenactment."""
 
 
-app.command("preprocess")(preprocess_command)
-app.command("train")(train_command)
-app.command("drive")(drive_command)
-app.command("score")(score_command)
-app.add_typer(weights_app, name="weights")
+EXAMPLES = {
+    "preprocess": "reenact preprocess vox/dev/mp4 --out data/vox --identity-from grandparent --workers 8",
+    "train": "reenact train --config configs/paper_geom_disp.yaml --data data/vox --out runs/geom",
+    "drive": "reenact drive face.jpg driver.mp4 -o out.mp4 --paste-back",
+    "score": "reenact score generated/ --reference ground_truth/ --json scores.json",
+    "weights": "reenact weights --verify",
+    "faces": "reenact faces group.jpg --annotate faces.png",
+}
+
+
+def _example(name: str) -> str:
+    return f"Example: {EXAMPLES[name]}"
+
+
+app.command("preprocess", epilog=_example("preprocess"))(preprocess_command)
+app.command("train", epilog=_example("train"))(train_command)
+app.command("drive", epilog=_example("drive"))(drive_command)
+app.command("faces", epilog=_example("faces"))(faces_command)
+app.command("score", epilog=_example("score"))(score_command)
+app.add_typer(weights_app, name="weights", epilog=_example("weights"))
+
+
+def _tidy_help(command) -> None:
+    """Help in the user's words: ``SOURCE DRIVER`` in the usage line, value names (FILE, N, a|b) instead
+    of Python types such as ``<bool>`` or ``<list[Path]>``, and nothing after on/off flags."""
+    # Typer 0.29 renders arguments as ``{SOURCE}`` with a ``<path>`` type and every option with a Python
+    # type; these instance-level overrides keep its layout and change only the words.
+    help_option = command.get_help_option
+
+    def quiet_help_option(ctx):
+        opt = help_option(ctx)
+        if opt is not None:
+            opt.metavar = ""
+        return opt
+
+    command.get_help_option = quiet_help_option
+    for param in command.params:
+        if param.metavar is not None:
+            continue
+        if param.param_type_name == "argument":
+            name = param.name.upper() + ("..." if param.nargs == -1 else "")
+            param.metavar = name
+            param._usage_display_name = lambda name=name, required=param.required: name if required else f"[{name}]"
+            param.display_type_rich = lambda ctx: None
+            continue
+        desc = param.type_descriptor
+        if getattr(param, "is_flag", False):
+            param.metavar = ""
+        elif desc.is_choice:
+            param.metavar = "|".join(str(getattr(c, "value", c)) for c in desc.choices)
+        elif desc.is_path:
+            param.metavar = "PATH"
+        else:
+            param.metavar = {int: "N", float: "X"}.get(desc.annotation, "TEXT")
+    for sub in getattr(command, "commands", {}).values():
+        _tidy_help(sub)
 
 
 def main() -> None:
-    app()
+    quiet_native_logs()
+    command = typer.main.get_command(app)
+    _tidy_help(command)
+    command(prog_name="reenact")
 
 
 if __name__ == "__main__":

@@ -40,6 +40,12 @@ def weights_command(
     out = Console()
     out.print(table)
     out.print("searched: " + ", ".join(str(d) for d in weights.search_dirs(weights_dir)))
+    bad = [r for r in rows if r["sha256"] == "MISMATCH"]
+    for r in bad:
+        console.print(f"[bold red]error:[/] {r['path']}: checksum mismatch for {r['file']}; remove or replace it",
+                      soft_wrap=True)
+    if bad:
+        raise typer.Exit(1)
 
 
 @weights_app.command("import-official")

@@ -1,13 +1,22 @@
 """Per-frame extraction for one clip: track, crop (smoothed box), save the crop, and gather geometry.
 
-Models are loaded once per process and kept (:func:`_models`), so a worker pays for them once.
+Faces, crops and fits come from :mod:`reenact.face.pipeline` (the smoothed crop policy). Models are
+loaded once per process and kept (:func:`_models`), so a worker pays for them once.
 """
 
 from __future__ import annotations
 
+import atexit
 from pathlib import Path
+from typing import Iterable
 
 import numpy as np
+
+from reenact import weights
+from reenact.face.crop import warp_crop
+from reenact.face.mediapipe_backend import fit_in_crop
+from reenact.face.pipeline import CropPolicy, FacePipeline
+from reenact.io.video import TimedFrame
 
 _CACHE: dict = {}
 
@@ -16,13 +25,14 @@ def _models(opts) -> dict:
     """FAN (when chosen or found) and FLAME (when configured), once per process and settings."""
     import torch
 
-    from reenact import weights
-
     key = (opts.landmarks, opts.face_model, opts.flame_dir, opts.weights_dir, opts.size)
     if key not in _CACHE:
-        models: dict = {"task": weights.resolve("mediapipe_face_landmarker", opts.weights_dir), "fan": None, "flame": None}
+        for old in _CACHE.values():
+            old["faces"].close()
+        models: dict = {"faces": FacePipeline(opts.weights_dir), "fan": None, "flame": None}
+        atexit.register(models["faces"].close)  # MediaPipe's destructors are noisy at interpreter exit
         if opts.landmarks == "fan" or (opts.landmarks == "auto" and weights.find("fan_2d", opts.weights_dir)):
-            from reenact.metrics.fan import FanLandmarks
+            from reenact.face.fan import FanLandmarks
 
             models["fan"] = FanLandmarks(torch.device("cpu"), opts.weights_dir)
         if opts.face_model == "flame":
@@ -35,47 +45,38 @@ def _models(opts) -> dict:
 
 
 class ClipExtractor:
-    """Feed frames with :meth:`add`; :meth:`finish` returns the geometry arrays and backend labels."""
+    """Run :meth:`run` over a clip's frames; :meth:`finish` returns the geometry arrays and backend labels."""
 
     def __init__(self, opts, frames_dir: Path):
-        from reenact.face.mediapipe_backend import MediaPipeFaces
-        from reenact.face.smoothing import BOX_BETA, BOX_MIN_CUTOFF, OneEuro
-
         self.opts, self.frames_dir = opts, frames_dir
         self.models = _models(opts)
-        self.faces = MediaPipeFaces(self.models["task"], video=True)
-        self.box_filter = OneEuro(min_cutoff=BOX_MIN_CUTOFF, beta=BOX_BETA)
-        self.rows: dict[str, list] = {k: [] for k in ("frame_index", "boxes", "landmarks", "vertices", "pose", "expression")}
+        self.rows: dict[str, list] = {k: [] for k in ("frame_index", "frame_time", "boxes", "landmarks", "vertices",
+                                                      "pose", "expression")}
         self.fan_inputs: list[tuple[np.ndarray, np.ndarray]] = []
-        self.count = self.seen = 0
+        self.count = self.seen = self.rejected = 0
 
-    def close(self) -> None:
-        self.faces.close()
-
-    def add(self, index: int, frame: np.ndarray, fps: float) -> None:
-        from reenact.face.crop import CropBox, warp_crop
-        from reenact.face.landmarks68 import mediapipe_to_68
-        from reenact.face.mediapipe_backend import fit_in_crop
-
-        self.seen += 1
-        dets = self.faces.track(np.ascontiguousarray(frame), int(index * 1000 / fps))
-        if not dets:
-            return
-        det, size = dets[0], self.opts.size
-        raw = CropBox.from_landmarks(mediapipe_to_68(det.points))
-        box = CropBox(*self.box_filter(raw.as_array(), float(index)))
-        affine = box.affine(size)
-        crop = warp_crop(frame, affine, size)
-        self._save(crop)
-        fit = fit_in_crop(det, affine)
-        for k, v in (("frame_index", index), ("boxes", box.as_array()), ("landmarks", fit.landmarks68),
-                     ("vertices", fit.vertices), ("pose", fit.pose), ("expression", fit.expression)):
-            self.rows[k].append(v)
-        if self.models["fan"] is not None:
-            x0, y0 = fit.vertices[:, :2].min(0)
-            x1, y1 = fit.vertices[:, :2].max(0)
-            self.fan_inputs.append((crop, np.array([x0, y0, x1, y1])))
-        self.count += 1
+    def run(self, frames: Iterable[TimedFrame], fps: float) -> None:
+        """Track the clip's largest face (tracker policy: implausible faces rejected) and keep every accepted frame."""
+        size = self.opts.size
+        tracker = self.models["faces"].tracker(fps, CropPolicy.smoothed)
+        for item in tracker.track(frames):
+            self.seen += 1
+            if item.detection is None:
+                continue
+            affine = item.box.affine(size)
+            crop = warp_crop(item.frame.image, affine, size)
+            self._save(crop)
+            fit = fit_in_crop(item.detection, affine)
+            for k, v in (("frame_index", item.frame.index), ("frame_time", item.frame.time), ("boxes", item.box.as_array()),
+                         ("landmarks", fit.landmarks68), ("vertices", fit.vertices), ("pose", fit.pose),
+                         ("expression", fit.expression)):
+                self.rows[k].append(v)
+            if self.models["fan"] is not None:
+                x0, y0 = fit.vertices[:, :2].min(0)
+                x1, y1 = fit.vertices[:, :2].max(0)
+                self.fan_inputs.append((crop, np.array([x0, y0, x1, y1])))
+            self.count += 1
+        self.rejected = tracker.rejected
 
     def _save(self, crop: np.ndarray) -> None:
         from PIL import Image
@@ -87,6 +88,7 @@ class ClipExtractor:
     def finish(self) -> tuple[dict[str, np.ndarray], dict[str, str]]:
         arrays = {k: np.asarray(v, np.int32 if k == "frame_index" else np.float32) for k, v in self.rows.items()}
         arrays["boxes"] = np.asarray(self.rows["boxes"], np.float64)
+        arrays["frame_time"] = np.asarray(self.rows["frame_time"], np.float64)
         labels = {"landmarks": "mediapipe68", "face_model": "mediapipe", "topology": "mediapipe468"}
         fan = self.models["fan"]
         if fan is not None:

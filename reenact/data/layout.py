@@ -4,7 +4,8 @@
       manifest.json                  format, size, backends, and every clip: id, identity, frames, split
       clips/<clip id>/meta.json      source path, fps, frame count, crop size, backends and versions
       clips/<clip id>/frames/00000.jpg ...   face crops (JPEG or PNG), face frames only
-      clips/<clip id>/geometry.npz   per stored frame: frame_index, boxes (cx, cy, side in source
+      clips/<clip id>/geometry.npz   per stored frame: frame_index, frame_time (seconds, the source
+                                     frame's presentation time), boxes (cx, cy, side in source
                                      pixels; crop = box resized to ``size``), landmarks (68, 2) and
                                      vertices (V, 3) in crop pixels, pose (yaw, pitch, roll, degrees),
                                      expression; with FLAME: flame_shape, flame_expression, flame_pose,

@@ -10,6 +10,7 @@ skips finished clips and clips already skipped (their reason is kept in ``skippe
 
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
 import socket
@@ -21,9 +22,12 @@ from typing import Callable, Iterator
 import numpy as np
 
 from reenact.data import layout
+from reenact.data.extract import ClipExtractor
 from reenact.data.sources import ClipJob, discover
 from reenact.errors import BadInputError, ReenactError
+from reenact.io import VideoReader, read_image
 from reenact.io.image import IMAGE_SUFFIXES
+from reenact.io.video import TimedFrame
 
 
 @dataclass
@@ -174,39 +178,29 @@ def process_clip(job: ClipJob, root: Path, opts: PreprocessOptions) -> ClipResul
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _frames(source: Path, fps: float) -> tuple[float, Iterator[np.ndarray]]:
-    """(fps, frame iterator) of a video file or a folder of frames."""
-    from reenact.io import VideoReader, read_image
-
+def _frames(source: Path, fps: float) -> tuple[float, Iterator[TimedFrame]]:
+    """(average fps, timed frames) of a video file, or of a folder of frames shown at ``fps``."""
     if source.is_dir():
         files = sorted(p for p in source.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-        return fps, (read_image(p) for p in files)
+        return fps, (TimedFrame(i, i / fps, read_image(p)) for i, p in enumerate(files))
     reader = VideoReader(source)
-    return reader.info.fps, iter(reader)
+    return reader.info.fps, reader.timed()
 
 
 def _build_clip(job: ClipJob, tmp: Path, opts: PreprocessOptions) -> int:
     """Write frames/, geometry.npz and meta.json of ``job`` into ``tmp``; return the face-frame count."""
-    from reenact.data.extract import ClipExtractor
-
     fps, frames = _frames(job.source, opts.frame_fps)
     (tmp / "frames").mkdir(parents=True)
     extractor = ClipExtractor(opts, tmp / "frames")
-    try:
-        for i, frame in enumerate(frames):
-            if opts.max_frames is not None and i >= opts.max_frames:
-                break
-            extractor.add(i, frame, fps)
-    finally:
-        extractor.close()
+    extractor.run(itertools.islice(frames, opts.max_frames), fps)
     if extractor.count < opts.min_frames:
         return extractor.count
     arrays, labels = extractor.finish()
     np.savez(tmp / "geometry.npz", **arrays)
     layout.write_json(tmp / "meta.json", {
         "id": job.clip_id, "identity": job.identity, "source": str(job.source.resolve()), "fps": fps,
-        "frames": extractor.count, "source_frames": extractor.seen, "size": opts.size,
-        "image_format": opts.image_format, **labels, "versions": _versions()})
+        "frames": extractor.count, "source_frames": extractor.seen, "rejected_frames": extractor.rejected,
+        "size": opts.size, "image_format": opts.image_format, **labels, "versions": _versions()})
     return extractor.count
 
 

@@ -122,6 +122,12 @@ class FlameGeometry:
 
         return fit
 
+    def blend(self, a: FaceFit, b: FaceFit, w: float) -> FaceFit:
+        """(1 - w)·a + w·b of the FLAME codes (axis-angle poses interpolated linearly: small steps)."""
+        if w <= 0.0 or w >= 1.0:
+            return a if w <= 0.0 else b
+        return self._facefit({k: (1 - w) * np.asarray(a.params[k]) + w * np.asarray(b.params[k]) for k in a.params})
+
     def transfer(self, source: FaceFit, driver: FaceFit, reference: FaceFit, relative: bool) -> FaceFit:
         s, d, r = source.params, driver.params, reference.params
         if not relative:

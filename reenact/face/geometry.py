@@ -13,7 +13,7 @@ import numpy as np
 from reenact.face.fit import FaceFit
 from reenact.face.mediapipe_backend import Detection, fit_in_crop
 from reenact.face.mesh import MEDIAPIPE
-from reenact.face.motion import FitSmoother, transfer
+from reenact.face.motion import FitSmoother, blend, transfer
 
 
 class MediaPipeGeometry:
@@ -36,6 +36,10 @@ class MediaPipeGeometry:
 
     def transfer(self, source: FaceFit, driver: FaceFit, reference: FaceFit, relative: bool) -> FaceFit:
         return transfer(source, driver, reference, relative)
+
+    def blend(self, a: FaceFit, b: FaceFit, w: float) -> FaceFit:
+        """(1 - w)·a + w·b, for easing between driver fits (the tracker's policy for lost faces)."""
+        return blend(a, b, w)
 
 
 def make_geometry(face_model: str, flame_dir: str | Path | None = None, weights_dir: str | Path | None = None,

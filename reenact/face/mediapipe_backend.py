@@ -18,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from reenact.errors import BadInputError
 from reenact.face.crop import apply_affine
+from reenact.face.detect import iou, mp_image
 from reenact.face.fit import FaceFit
 from reenact.face.landmarks68 import mediapipe_to_68
 from reenact.face.mesh import MEDIAPIPE, _canonical_npz, canonical_vertices
@@ -115,10 +115,8 @@ class MediaPipeFaces:
 
     def __init__(self, model_path: str | Path, video: bool = False, num_faces: int = 1,
                  min_confidence: float = 0.5):
-        import mediapipe as mp
         from mediapipe.tasks.python import BaseOptions, vision
 
-        self._mp = mp
         mode = vision.RunningMode.VIDEO if video else vision.RunningMode.IMAGE
         opts = vision.FaceLandmarkerOptions(
             base_options=BaseOptions(model_asset_path=str(model_path)), running_mode=mode, num_faces=num_faces,
@@ -149,11 +147,6 @@ class MediaPipeFaces:
             out.append(Detection(pts, bs, mat))
         return out
 
-    def _image(self, rgb: np.ndarray):
-        if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
-            raise BadInputError("expected an (H, W, 3) uint8 RGB frame")
-        return self._mp.Image(image_format=self._mp.ImageFormat.SRGB, data=np.ascontiguousarray(rgb))
-
     def detect(self, rgb: np.ndarray, search: bool = True) -> list[Detection]:
         """All faces in a still image, largest first.
 
@@ -161,7 +154,7 @@ class MediaPipeFaces:
         each upright and rotated by +-35 degrees: BlazeFace misses small and strongly tilted faces.
         """
         h, w = rgb.shape[:2]
-        dets = self._convert(self._lm.detect(self._image(rgb)), w, h)
+        dets = self._convert(self._lm.detect(mp_image(rgb)), w, h)
         for level in (1, 2, 4):
             if dets or not search:
                 break
@@ -176,7 +169,7 @@ class MediaPipeFaces:
                 for x in range(0, max(w - tile, 0) + 1, tile // 2):
                     for d in self._detect_rotated(rgb[y:y + tile, x:x + tile], angle):
                         d = d.shifted(x, y)
-                        if all(_iou(d.box, f.box) < 0.3 for f in found):
+                        if all(iou(d.box, f.box) < 0.3 for f in found):
                             found.append(d)
             if found:
                 break
@@ -188,7 +181,7 @@ class MediaPipeFaces:
 
         h, w = sub.shape[:2]
         if angle == 0:
-            return self._convert(self._lm.detect(self._image(np.ascontiguousarray(sub))), w, h)
+            return self._convert(self._lm.detect(mp_image(np.ascontiguousarray(sub))), w, h)
         rot = cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1.0)
         turned = cv2.warpAffine(sub, rot, (w, h), borderMode=cv2.BORDER_REPLICATE)
         back = cv2.invertAffineTransform(rot)
@@ -196,7 +189,7 @@ class MediaPipeFaces:
         undo = np.eye(4)
         undo[:2, :2] = [[np.cos(th), np.sin(th)], [-np.sin(th), np.cos(th)]]  # Rz(-angle), y up
         out = []
-        for d in self._convert(self._lm.detect(self._image(turned)), w, h):
+        for d in self._convert(self._lm.detect(mp_image(turned)), w, h):
             pts = d.points.copy()
             pts[:, :2] = d.points[:, :2] @ back[:, :2].T + back[:, 2]
             out.append(Detection(pts, d.blendshapes, undo @ d.matrix))
@@ -207,12 +200,5 @@ class MediaPipeFaces:
         ts = max(int(timestamp_ms), self._last_ts + 1)
         self._last_ts = ts
         h, w = rgb.shape[:2]
-        return sorted(self._convert(self._lm.detect_for_video(self._image(rgb), ts), w, h), key=lambda d: -d.area)
+        return sorted(self._convert(self._lm.detect_for_video(mp_image(rgb), ts), w, h), key=lambda d: -d.area)
 
-
-def _iou(a: np.ndarray, b: np.ndarray) -> float:
-    ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = ix * iy
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return inter / union if union > 0 else 0.0

@@ -60,9 +60,29 @@ class FitSmoother:
                                fit.expression, fit.pose])
         sm = self._filter(flat, t)
         canonical = sm[:n].reshape(fit.canonical.shape)
-        u, _, vt = np.linalg.svd(sm[n:n + 9].reshape(3, 3))
-        rotation = u @ np.diag([1.0, 1.0, np.linalg.det(u @ vt)]) @ vt
+        rotation = _project_rotation(sm[n:n + 9].reshape(3, 3))
         scale, translation = sm[n + 9], sm[n + 10:n + 13]
         e = len(fit.expression)
         out = fit.with_geometry(canonical, rotation, scale, translation)
         return replace(out, expression=sm[n + 13:n + 13 + e].astype(np.float32), pose=sm[n + 13 + e:])
+
+
+def _project_rotation(m: np.ndarray) -> np.ndarray:
+    """The rotation nearest to ``m`` (SVD), for blended or filtered rotation matrices."""
+    u, _, vt = np.linalg.svd(m)
+    return u @ np.diag([1.0, 1.0, np.linalg.det(u @ vt)]) @ vt
+
+
+def blend(a: FaceFit, b: FaceFit, w: float) -> FaceFit:
+    """(1 - w)·a + w·b: shape, placement and codes interpolated; the rotation is the blend projected
+    onto SO(3), which is close to a slerp for the head turns a driver makes between two fits."""
+    from dataclasses import replace
+
+    if w <= 0.0:
+        return a
+    if w >= 1.0:
+        return b
+    lerp = lambda x, y: (1.0 - w) * np.asarray(x, np.float64) + w * np.asarray(y, np.float64)  # noqa: E731
+    out = a.with_geometry(lerp(a.canonical, b.canonical), _project_rotation(lerp(a.rotation, b.rotation)),
+                          float(lerp(a.scale, b.scale)), lerp(a.translation, b.translation))
+    return replace(out, expression=lerp(a.expression, b.expression).astype(np.float32), pose=lerp(a.pose, b.pose))

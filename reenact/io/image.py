@@ -20,6 +20,8 @@ def read_image(path: str | Path) -> np.ndarray:
     from PIL import Image, ImageOps, UnidentifiedImageError
 
     path = Path(path)
+    if path.is_dir():
+        raise BadInputError(f"{path}: is a directory, not an image")
     if not path.is_file():
         raise BadInputError(f"{path}: file not found")
     if path.stat().st_size == 0:
@@ -32,8 +34,26 @@ def read_image(path: str | Path) -> np.ndarray:
                 canvas = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
                 im = Image.alpha_composite(canvas, rgba)
             rgb = np.asarray(im.convert("RGB"))
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
-        raise BadInputError(f"{path}: not a readable image ({exc.__class__.__name__})") from None
+    except UnidentifiedImageError:
+        raise BadInputError(f"{path}: not a readable image (unknown or damaged format)") from None
+    except (OSError, ValueError) as exc:
+        reason = str(exc).split(":")[0].strip().rstrip(".") or "damaged file"
+        raise BadInputError(f"{path}: not a readable image ({reason[:80]})") from None
     if rgb.ndim != 3 or min(rgb.shape[:2]) < 16:
         raise BadInputError(f"{path}: image is too small ({rgb.shape[1]}x{rgb.shape[0]})")
     return np.ascontiguousarray(rgb)
+
+
+def write_image(path: str | Path, rgb: np.ndarray, force: bool = False) -> Path:
+    """Write an (H, W, 3) uint8 RGB array atomically (PNG or JPEG by suffix); an existing file needs ``force``."""
+    from PIL import Image
+
+    from reenact.io.video import atomic_output
+
+    path = Path(path)
+    if path.suffix.lower() not in (".png", ".jpg", ".jpeg"):
+        raise BadInputError(f"{path}: the image must be .png or .jpg")
+    with atomic_output(path, force) as tmp:
+        Image.fromarray(np.ascontiguousarray(rgb)).save(tmp, format="PNG" if path.suffix.lower() == ".png" else "JPEG",
+                                                        **({} if path.suffix.lower() == ".png" else {"quality": 95}))
+    return path

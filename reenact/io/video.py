@@ -1,4 +1,24 @@
-"""Streaming video I/O over imageio-ffmpeg. Memory stays constant in the video's length.
+"""Streaming video I/O over PyAV (FFmpeg's own libraries). Memory stays constant in the video's length.
+
+**Why PyAV.** imageio-ffmpeg's pipe reader asks the ffmpeg CLI for a constant-rate stream at the
+container's nominal rate: a variable-frame-rate phone clip (101 stored frames over 7.2 s, "30 tbr")
+comes out as 216 frames, duplicates included, and nothing says when each was shown. PyAV decodes the
+stored frames themselves, each with its presentation timestamp, and exposes the display matrix that
+phones use for portrait video. (imageio's ``pyav`` plugin wraps the same library but hides the
+timestamps we need, so we use PyAV directly.)
+
+**Time.** :meth:`VideoReader.timed` yields every stored frame once with its time in seconds from the
+stream's start. Frames are never duplicated or dropped to reach a nominal rate.
+
+**Output-rate policy: variable-rate passthrough.** :class:`VideoWriter` stamps output frame *i* with
+the presentation time of the input frame it was made from, and gives the last frame the input's
+remaining duration. The output therefore has the driver's stored frame count, its real duration,
+and its audio (muxed from the driver, cut to that duration) stays in sync. The stream's nominal rate
+is the driver's average rate (frames / duration). Writers given no times (a constant-rate source)
+place frame *i* at *i / fps*.
+
+**Rotation.** A display matrix (phones' portrait video) is applied on decode, as the ffmpeg CLI
+does: ``VideoInfo.size`` is the upright size and frames come out upright.
 
 Outputs are written to a temporary file beside the target and renamed into place only on
 success (:func:`atomic_output`), so a failed or interrupted run never leaves a half-written file
@@ -11,60 +31,107 @@ import contextlib
 import os
 import tempfile
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, NamedTuple
 
 import numpy as np
 
 from reenact.errors import BadInputError, OutputExistsError
 
 VIDEO_SUFFIXES = frozenset({".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v"})  # inputs read as videos
+OUTPUT_SUFFIXES = (".mp4", ".mov", ".mkv")  # containers the writer produces (H.264 video, AAC audio)
+_TIME_BASE = Fraction(1, 90000)  # output timestamps: the MPEG clock, exact for 24/25/30/50/60 and NTSC rates
 
 
 @dataclass(frozen=True)
 class VideoInfo:
-    """What the container says about a video: pixel size (width, height), fps, frame estimate, audio."""
+    """What the container says about a video.
+
+    size: (width, height) as displayed (after rotation). fps: the average rate, stored frames /
+    duration. n_frames: stored frames (an estimate where the container has no index). duration:
+    seconds. rotation: degrees counter-clockwise applied on decode (0, 90, 180, 270).
+    """
 
     path: Path
     size: tuple[int, int]
     fps: float
     n_frames: int
     audio_codec: str | None
+    duration: float = 0.0
+    rotation: int = 0
+    audio_duration: float | None = None
 
 
-def _ffmpeg_reason(exc: Exception) -> str:
-    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
-    useful = [ln for ln in lines if "Invalid data" in ln or "moov atom" in ln or "Error" in ln]
-    return (useful or lines or [exc.__class__.__name__])[-1][:160]
+class TimedFrame(NamedTuple):
+    """One stored frame: its index, its presentation time in seconds, and the (H, W, 3) uint8 RGB image."""
+
+    index: int
+    time: float
+    image: np.ndarray
+
+
+def _av_reason(exc: Exception) -> str:
+    """FFmpeg's own sentence for a failure ("Invalid data found when processing input"), no codes."""
+    reason = getattr(exc, "strerror", None) or str(exc).split(":")[0]
+    return str(reason).strip().rstrip(".")[:120] or "unreadable"
+
+
+def _open(path: Path):
+    import av
+
+    try:
+        return av.open(str(path), metadata_errors="ignore")
+    except av.FFmpegError as exc:
+        raise BadInputError(f"{path}: not a readable video ({_av_reason(exc)})") from None
+
+
+def _seconds(value, time_base) -> float | None:
+    return float(value * time_base) if value is not None and time_base is not None else None
+
+
+def _rotation_of(container, stream) -> int:
+    """Degrees counter-clockwise that make the first frame upright (its display matrix), or 0."""
+    import av
+
+    try:
+        frame = next(container.decode(stream))
+    except (StopIteration, av.FFmpegError):
+        return 0
+    return int(round((frame.rotation or 0) / 90.0)) % 4 * 90
 
 
 def probe_video(path: str | Path) -> VideoInfo:
     """Read the header of ``path``. Raises :class:`BadInputError` if it is not a decodable video."""
-    import imageio_ffmpeg
-
     path = Path(path)
     if not path.is_file():
-        raise BadInputError(f"{path}: file not found")
+        raise BadInputError(f"{path}: file not found" if not path.is_dir() else f"{path}: is a directory, not a video")
     if path.stat().st_size == 0:
         raise BadInputError(f"{path}: file is empty")
-    gen = imageio_ffmpeg.read_frames(str(path))
-    try:
-        meta = next(gen)
-    except (OSError, RuntimeError, StopIteration) as exc:
-        raise BadInputError(f"{path}: not a readable video ({_ffmpeg_reason(exc)})") from None
-    finally:
-        gen.close()
-    if not meta.get("size") or not meta.get("fps"):
-        raise BadInputError(f"{path}: no video stream")
-    fps = float(meta["fps"])
-    return VideoInfo(path, tuple(meta["size"]), fps, int(round(float(meta.get("duration") or 0) * fps)),
-                     meta.get("audio_codec"))
+    with _open(path) as c:
+        if not c.streams.video:
+            raise BadInputError(f"{path}: no video stream")
+        s = c.streams.video[0]
+        duration = _seconds(s.duration, s.time_base) or (c.duration / 1e6 if c.duration else 0.0)
+        n = s.frames or int(round(duration * float(s.average_rate or s.guessed_rate or 25)))
+        audio = c.streams.audio[0] if c.streams.audio else None
+        a_dur = _seconds(audio.duration, audio.time_base) if audio is not None else None
+        rotation = _rotation_of(c, s)
+        w, h = s.codec_context.width, s.codec_context.height
+    if not w or not h:
+        raise BadInputError(f"{path}: no decodable video stream")
+    if rotation in (90, 270):
+        w, h = h, w
+    fps = n / duration if duration > 0 and n > 1 else float(s.average_rate or 25)
+    return VideoInfo(path, (w, h), fps, n, audio.codec_context.codec.canonical_name if audio is not None else None,
+                     duration, rotation, a_dur)
 
 
 class VideoReader:
-    """Iterate the frames of a video as (H, W, 3) uint8 RGB arrays, one at a time.
+    """Iterate the stored frames of a video, upright, as (H, W, 3) uint8 RGB arrays, one at a time.
 
-    ``loops`` > 1 replays the file that many times (used by the long-video memory benchmark).
+    :meth:`timed` gives each frame's presentation time too. ``loops`` > 1 replays the file that many
+    times (the long-video memory benchmark); times then keep increasing across loops.
     """
 
     def __init__(self, path: str | Path, loops: int = 1):
@@ -72,57 +139,116 @@ class VideoReader:
         self.loops = loops
 
     def __iter__(self) -> Iterator[np.ndarray]:
-        import imageio_ffmpeg
+        for frame in self.timed():
+            yield frame.image
 
-        w, h = self.info.size
-        for _ in range(self.loops):
-            gen = imageio_ffmpeg.read_frames(str(self.info.path))
-            try:
-                next(gen)
-                for buf in gen:
-                    yield np.frombuffer(buf, np.uint8).reshape(h, w, 3)
-            except RuntimeError as exc:
-                raise BadInputError(f"{self.info.path}: decoding failed ({_ffmpeg_reason(exc)})") from None
-            finally:
-                gen.close()
+    def timed(self) -> Iterator[TimedFrame]:
+        """Every stored frame once (per loop), with its time in seconds from the stream's start."""
+        import av
+
+        k = self.info.rotation // 90
+        index = 0
+        for loop in range(self.loops):
+            offset = loop * self.info.duration
+            with _open(self.info.path) as c:
+                s = c.streams.video[0]
+                s.thread_type = "AUTO"
+                start = s.start_time or 0
+                last = -1.0
+                try:
+                    for frame in c.decode(s):
+                        t = float((frame.pts - start) * s.time_base) if frame.pts is not None else last + 1 / self.info.fps
+                        t = max(t, last + 1e-6)  # decoders may repeat a timestamp; keep time increasing
+                        last = t
+                        img = frame.to_ndarray(format="rgb24")
+                        yield TimedFrame(index, offset + t, np.ascontiguousarray(np.rot90(img, k)) if k else img)
+                        index += 1
+                except av.FFmpegError as exc:
+                    raise BadInputError(f"{self.info.path}: decoding failed after {index} frame(s) "
+                                        f"({_av_reason(exc)})") from None
 
 
 class VideoWriter:
-    """Encode RGB frames to H.264 mp4 at ``fps``; mux the audio of ``audio_from`` if it has any.
+    """Encode RGB frames to H.264 (yuv420p) at their own times; mux the audio of ``audio_from`` if any.
 
-    Frames must all have the same even width and height (yuv420p needs even sizes). Audio is muxed
-    after the last frame (:func:`mux_audio`), cut to the video's exact duration, so the video keeps
-    every frame even when the audio track is a little shorter.
+    ``write(frame, t)`` places the frame at ``t`` seconds (see the module's output-rate policy);
+    without ``t``, at ``n / fps``. Frames must all have the same even width and height. Audio is
+    muxed after the last frame (:func:`mux_audio`), cut to the video's exact duration. ``end``, if
+    given to :meth:`close`, is where the last frame ends (the driver's duration).
     """
 
     def __init__(self, path: str | Path, size: tuple[int, int], fps: float,
-                 audio_from: VideoInfo | None = None, quality: float = 8.0):
-        import imageio_ffmpeg
+                 audio_from: VideoInfo | None = None, crf: int = 18):
+        import av
 
         w, h = size
         if w % 2 or h % 2:
             raise ValueError(f"frame size must be even, got {w}x{h}")
         self.path, self.size, self.fps, self.n_frames = Path(path), (w, h), fps, 0
         self._audio = audio_from if audio_from is not None and audio_from.audio_codec else None
-        self._gen = imageio_ffmpeg.write_frames(
-            str(self.path), (w, h), fps=fps, codec="libx264", quality=quality, macro_block_size=1,
-            ffmpeg_log_level="error", output_params=["-movflags", "+faststart"])
-        self._gen.send(None)
+        fmt = {".mov": "mov", ".mkv": "matroska"}.get(self.path.suffix.lower(), "mp4")
+        self._c = av.open(str(self.path), "w", format=fmt,
+                          container_options={"movflags": "+faststart"} if fmt == "mp4" else None)
+        self._s = self._c.add_stream("libx264", rate=Fraction(fps).limit_denominator(90000))
+        self._s.width, self._s.height, self._s.pix_fmt = w, h, "yuv420p"
+        self._s.codec_context.time_base = _TIME_BASE
+        self._s.options = {"crf": str(crf), "preset": "veryfast"}
+        self._pending: tuple[np.ndarray, int] | None = None
+        self._durations: dict[int, int] = {}
+        self._end: int | None = None  # pts where the last frame ends, once closed
+        self._last_pts = -1
 
-    def write(self, frame: np.ndarray) -> None:
-        """Append one (H, W, 3) uint8 frame."""
+    def write(self, frame: np.ndarray, t: float | None = None) -> None:
+        """Append one (H, W, 3) uint8 frame, shown from ``t`` seconds (default: n / fps)."""
         if frame.shape[1::-1] != self.size:
             raise ValueError(f"frame is {frame.shape[1]}x{frame.shape[0]}, writer expects {self.size}")
-        self._gen.send(np.ascontiguousarray(frame, dtype=np.uint8))
+        t = self.n_frames / self.fps if t is None else t
+        pts = max(int(round(t / _TIME_BASE)), self._last_pts + 1)
+        self._last_pts = pts
+        if self._pending is not None:
+            self._encode(*self._pending, duration=pts - self._pending[1])
+        self._pending = (np.ascontiguousarray(frame, dtype=np.uint8), pts)
         self.n_frames += 1
 
-    def close(self) -> None:
-        if self._gen is None:
+    def _encode(self, image: np.ndarray | None, pts: int = 0, duration: int = 0) -> None:
+        import av
+
+        if image is None:
+            packets = self._s.encode(None)
+        else:
+            vf = av.VideoFrame.from_ndarray(image, format="rgb24")
+            vf.pts, vf.time_base, vf.duration = pts, _TIME_BASE, max(duration, 1)
+            self._durations[pts] = max(duration, 1)
+            packets = self._s.encode(vf)
+        for packet in packets:  # the encoder reorders frames; give each packet its own frame's duration
+            if packet.pts is not None and packet.time_base == _TIME_BASE:
+                packet.duration = self._durations.pop(packet.pts, packet.duration)
+        self._c.mux(packets)
+
+    @property
+    def duration(self) -> float:
+        """Seconds written: where the last frame ends (after :meth:`close`), else 1 / fps after its start."""
+        if self._end is not None:
+            return self._end * float(_TIME_BASE)
+        return (self._last_pts * float(_TIME_BASE) + 1 / self.fps) if self.n_frames else 0.0
+
+    def close(self, end: float | None = None) -> None:
+        """Finish the file; ``end`` (seconds) is where the last frame stops, else 1 / fps after it starts."""
+        if self._c is None:
             return
-        self._gen.close()
-        self._gen = None
+        try:
+            if self._pending is not None:
+                image, pts = self._pending
+                stop = int(round(end / _TIME_BASE)) if end is not None else pts + int(round(1 / self.fps / _TIME_BASE))
+                self._end = max(stop, pts + 1)
+                self._encode(image, pts, self._end - pts)
+                self._pending = None
+            self._encode(None)
+        finally:
+            self._c.close()
+            self._c = None
         if self._audio is not None and self.n_frames:
-            mux_audio(self.path, self._audio.path, self.n_frames / self.fps)
+            mux_audio(self.path, self._audio.path, self.duration)
 
     def __enter__(self) -> "VideoWriter":
         return self
@@ -132,7 +258,10 @@ class VideoWriter:
 
 
 def mux_audio(video: Path, audio_source: Path, duration: float) -> None:
-    """Replace ``video`` by itself plus the first audio track of ``audio_source`` (AAC), cut to ``duration`` s."""
+    """Replace ``video`` by itself plus the first audio track of ``audio_source`` (AAC), cut to ``duration`` s.
+
+    The video stream is copied, so its per-frame timestamps (variable rate) are kept.
+    """
     import subprocess
 
     import imageio_ffmpeg
@@ -144,7 +273,8 @@ def mux_audio(video: Path, audio_source: Path, duration: float) -> None:
     try:
         res = subprocess.run(cmd, capture_output=True, text=True)
         if res.returncode != 0:
-            raise BadInputError(f"{audio_source}: could not mux its audio ({res.stderr.strip()[-160:]})")
+            last = (res.stderr.strip().splitlines() or ["ffmpeg failed"])[-1]
+            raise BadInputError(f"{audio_source}: could not mux its audio ({last.split('] ')[-1][:120]})")
         os.replace(tmp, video)
     finally:
         with contextlib.suppress(FileNotFoundError):

@@ -18,20 +18,12 @@ import torch
 import torch.nn.functional as F
 
 from reenact import weights
+from reenact.devices import jit_load
 from reenact.errors import BadInputError, MissingWeightsError, ReenactError
 
 
 class MetricError(ReenactError):
     """A metric cannot be computed from these inputs."""
-
-
-def jit_load(path: str, map_location) -> torch.jit.ScriptModule:
-    """``torch.jit.load`` (TorchScript archives run no arbitrary pickle code) without its deprecation warning."""
-    import warnings
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)
-        return torch.jit.load(path, map_location=map_location)
 
 
 def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma2: np.ndarray,

@@ -8,9 +8,14 @@ is recorded in :attr:`Measurer.labels`, so the score output can say which model 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
 import numpy as np
 import torch
 
+from reenact import weights
+from reenact.face.landmarks68 import mediapipe_to_68
+from reenact.face.mediapipe_backend import pose_from_matrix
+from reenact.face.pipeline import FacePipeline
 from reenact.metrics.landmarks import FaceMeasurements
 
 
@@ -28,14 +33,10 @@ class Measurer:
     """Turns a list of RGB frames of one identity into :class:`FaceMeasurements` (NaN where no face)."""
 
     def __init__(self, opts: MeasureOptions, device: torch.device):
-        from reenact import weights
-        from reenact.face.mediapipe_backend import MediaPipeFaces
-
         self.opts, self.device = opts, device
-        task = weights.resolve("mediapipe_face_landmarker", opts.weights_dir)
         self.fan = None
         if opts.landmarks == "fan" or (opts.landmarks == "auto" and weights.find("fan_2d", opts.weights_dir)):
-            from reenact.metrics.fan import FanLandmarks
+            from reenact.face.fan import FanLandmarks
 
             self.fan = FanLandmarks(device, opts.weights_dir)
         self.flame = _flame_fitter(opts) if opts.face_model == "flame" else None
@@ -44,7 +45,7 @@ class Measurer:
             from reenact.metrics.identity import make_embedder
 
             self.embedder = make_embedder(opts.identity, device, opts.weights_dir)
-        self.faces = MediaPipeFaces(task)  # last: nothing after it can fail and leave it open
+        self.faces = FacePipeline(opts.weights_dir)  # last: nothing after it can fail and leave it open
         self.labels = {
             "landmarks": self.fan.label if self.fan else "MediaPipe-68 (fallback, not FAN)",
             "pose_expression": ("FLAME fitter on the 68 landmarks: yaw/pitch/roll, expression coefficients" if self.flame
@@ -56,19 +57,16 @@ class Measurer:
         self.faces.close()
 
     def __call__(self, frames: list[np.ndarray], identity: bool = True) -> FaceMeasurements:
-        from reenact.face.landmarks68 import mediapipe_to_68
-        from reenact.face.mediapipe_backend import pose_from_matrix
-
         n, res = len(frames), self.opts.resolution
         lm = np.full((n, 68, 2), np.nan)
         pose, expr = np.full((n, 3), np.nan), np.full((n, 52), np.nan)
         boxes: dict[int, np.ndarray] = {}
         for i, frame in enumerate(frames):
-            dets = self.faces.detect(np.ascontiguousarray(frame), search=False)
-            if dets:
-                lm[i] = mediapipe_to_68(dets[0].points[:, :2])
-                pose[i], expr[i] = pose_from_matrix(dets[0].matrix), dets[0].blendshapes
-                boxes[i] = dets[0].box
+            det = self.faces.largest(frame)
+            if det is not None:
+                lm[i] = mediapipe_to_68(det.points[:, :2])
+                pose[i], expr[i] = pose_from_matrix(det.matrix), det.blendshapes
+                boxes[i] = det.box
         found = sorted(boxes)
         if self.fan is not None and found:
             lm[found] = self.fan([frames[i] for i in found], [boxes[i] for i in found])

@@ -10,6 +10,7 @@ from typing import Callable
 
 import numpy as np
 
+from reenact.devices import resolve_device
 from reenact.metrics.inputs import Clip, check_counts
 from reenact.metrics.report import MetricResult
 
@@ -35,7 +36,6 @@ class Runner:
     """Models chosen by the options (each with its label), and the per-clip extraction."""
 
     def __init__(self, opts):
-        from reenact.drive import resolve_device
 
         self.opts, self.device = opts, resolve_device(opts.device)
         wanted = set(opts.metrics) - ({"akd"} if opts.protocol == "cross" else set())

@@ -16,6 +16,8 @@ import torch
 import torch.distributed as dist
 import torch.nn as nn
 
+from reenact.devices import resolve_device
+
 
 @dataclass
 class Dist:
@@ -35,7 +37,6 @@ class Dist:
 
 def setup(device: str) -> Dist:
     """Read torchrun's environment; start the process group when there are several processes."""
-    from reenact.drive import resolve_device
 
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank, local = int(os.environ.get("RANK", "0")), int(os.environ.get("LOCAL_RANK", "0"))

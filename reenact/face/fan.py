@@ -22,7 +22,7 @@ import torch
 
 from reenact import weights
 from reenact.errors import BadInputError
-from reenact.metrics.fid import jit_load
+from reenact.devices import jit_load
 
 CENTER_Y_OFFSET = 0.12
 REFERENCE_SCALE = 195.0

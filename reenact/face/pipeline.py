@@ -1,0 +1,239 @@
+"""The one owner of "image -> faces -> crop -> fit" and of the driver stream (DESIGN §2).
+
+drive, preprocess and score call this module; nothing else assembles detectors, landmarkers, crops
+and fits.
+
+* :meth:`FacePipeline.faces`: every face of a still image. The faces the landmarker finds on the
+  whole image come first; every other box of the full-range BlazeFace detector is landmarked in its
+  own crop (small and distant faces, which the landmarker's short-range detector misses); a last
+  search over tiles and tilted views runs when nothing was found. Faces are numbered by size, 0 = largest: ``--face-index`` and ``reenact faces``
+  use this numbering.
+* :meth:`FacePipeline.largest`: the largest face of a frame that is already a face crop (scoring),
+  landmarker only.
+* :meth:`FacePipeline.tracker`: the driver tracker (:mod:`reenact.face.tracker`) with its crop policy.
+* :func:`driver_fits`: fits for every driver frame under the **policy for frames without an
+  accepted face**: hold the last accepted fit for ``HOLD_S`` seconds, then ease to the reference fit
+  (in relative mode: the source's own pose and expression) over ``EASE_S`` seconds; when the face
+  returns, ease from what was shown to the live fit over ``EASE_S``. Frames before the first face show
+  the reference. No frame is ever warped by an unconfirmed fit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable, Iterator
+
+import numpy as np
+
+from reenact import weights
+from reenact.errors import BadInputError, NoFaceError
+from reenact.face.crop import warp_crop
+from reenact.face.detect import FaceBox, FaceDetector, iou
+from reenact.face.fit import FaceFit
+from reenact.face.landmarks68 import mediapipe_to_68
+from reenact.face.mediapipe_backend import Detection, MediaPipeFaces, pose_from_matrix
+from reenact.face.tracker import CropPolicy, DriverTracker, Tracked, face_box
+from reenact.io.video import TimedFrame
+
+HOLD_S, EASE_S = 0.5, 0.4
+LANDMARK_CROP = 256  # each detector box is landmarked in a square crop of at least this size
+BOX_CONTEXT = 2.0  # ... spanning this many detector-box sides
+
+__all__ = ["CropPolicy", "DriverTracker", "Face", "FacePipeline", "FitStream", "Tracked", "crop_face", "driver_fits",
+           "face_box"]
+
+
+@dataclass(frozen=True)
+class Face:
+    """One face of a still image: its number (0 = largest), landmarks and the detector's confidence
+    (NaN when only the landmarker saw it)."""
+
+    index: int
+    detection: Detection
+    score: float
+
+    @property
+    def box(self) -> np.ndarray:
+        return self.detection.box
+
+    @property
+    def size(self) -> float:
+        x0, y0, x1, y1 = self.box
+        return float(max(x1 - x0, y1 - y0))
+
+    @property
+    def pose(self) -> np.ndarray:
+        """(yaw, pitch, roll) in degrees."""
+        return pose_from_matrix(self.detection.matrix)
+
+
+def crop_face(image: np.ndarray, det: Detection, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """The authors' square crop of ``det`` at ``size``², and its image -> crop affine."""
+    affine = face_box(det).affine(size)
+    return warp_crop(image, affine, size), affine
+
+
+class FacePipeline:
+    """The face models of one process: BlazeFace (full range) and the Face Landmarker (IMAGE mode).
+
+    Use as a context manager. Model files are resolved (and checked) before anything loads.
+    """
+
+    def __init__(self, weights_dir: str | Path | None = None, max_faces: int = 8):
+        self.task = weights.resolve("mediapipe_face_landmarker", weights_dir)
+        detector = weights.resolve("mediapipe_face_detector", weights_dir)
+        self.detector = FaceDetector(detector)
+        try:
+            self.landmarker = MediaPipeFaces(self.task, num_faces=max_faces)
+        except BaseException:
+            self.detector.close()
+            raise
+
+    def close(self) -> None:
+        self.landmarker.close()
+        self.detector.close()
+
+    def __enter__(self) -> "FacePipeline":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def faces(self, image: np.ndarray) -> list[Face]:
+        """Every face in a still image, largest first (see the module docstring)."""
+        boxes = self.detector(image)
+        found: list[tuple[Detection, float]] = []
+        for det in self.landmarker.detect(image, search=False):  # the faces the landmarker sees whole
+            found.append((det, max((b.score for b in boxes if iou(b.box, det.box) >= 0.3), default=float("nan"))))
+        for box in boxes:  # the detector's other faces, each landmarked in its own crop
+            if all(iou(box.box, d.box) < 0.3 for d, _ in found):
+                det = self._landmark_box(image, box)
+                if det is not None and all(iou(det.box, d.box) < 0.3 for d, _ in found):
+                    found.append((det, box.score))
+        if not found:
+            found = [(det, float("nan")) for det in self.landmarker.detect(image, search=True)]
+        found.sort(key=lambda f: -f[0].area)
+        return [Face(i, det, score) for i, (det, score) in enumerate(found)]
+
+    def select(self, image: np.ndarray, index: int | None, what: Path | str) -> Face:
+        """Face ``index`` (default 0, the largest) of ``image``; NoFaceError or BadInputError naming ``what``."""
+        faces = self.faces(image)
+        if not faces:
+            raise NoFaceError(f"{what}: no face found in the image")
+        idx = 0 if index is None else index
+        if not 0 <= idx < len(faces):
+            raise BadInputError(f"{what}: --face-index {idx} is out of range: {len(faces)} face(s) found, "
+                                f"numbered 0-{len(faces) - 1} (see `reenact faces {what}`)")
+        return faces[idx]
+
+    def largest(self, image: np.ndarray) -> Detection | None:
+        """The largest face of an image that is mostly face (a crop): the landmarker alone."""
+        dets = self.landmarker.detect(np.ascontiguousarray(image), search=False)
+        return dets[0] if dets else None
+
+    def first_face(self, frames: Iterable[TimedFrame], what: Path | str) -> tuple[TimedFrame, Detection]:
+        """The first frame with a face and that face; NoFaceError when no frame has one."""
+        for frame in frames:
+            det = self.largest(frame.image)
+            if det is not None:
+                return frame, det
+        raise NoFaceError(f"{what}: no face in any frame of the driving video")
+
+    def best_frame(self, frames: Iterable[TimedFrame], source: Detection,
+                   what: Path | str) -> tuple[TimedFrame, Detection, float]:
+        """The frame whose face is closest to ``source`` in pose and expression, as first-order-model's
+        ``--find_best_frame``: the 68 landmarks, centred and divided by the square root of their convex
+        hull's area, compared by the sum of squared differences. Returns (frame, face, distance)."""
+        target = _normalised(mediapipe_to_68(source.points))
+        best: tuple[TimedFrame, Detection, float] | None = None
+        for frame in frames:
+            det = self.largest(frame.image)
+            if det is not None:
+                d = float(((_normalised(mediapipe_to_68(det.points)) - target) ** 2).sum())
+                if best is None or d < best[2]:
+                    best = (frame, det, d)
+        if best is None:
+            raise NoFaceError(f"{what}: no face in any frame of the driving video")
+        return best
+
+    def tracker(self, fps: float, crop: CropPolicy = CropPolicy.smoothed) -> DriverTracker:
+        """A driver tracker sharing this pipeline's detector (one clip; not thread-safe with :meth:`faces`)."""
+        return DriverTracker(self.task, self.detector, fps, crop)
+
+    def _landmark_box(self, image: np.ndarray, box: FaceBox) -> Detection | None:
+        """Landmarks of the face in detector ``box``, found in a square crop around it, in image pixels."""
+        side = BOX_CONTEXT * box.side
+        cx, cy = (box.box[0] + box.box[2]) / 2, (box.box[1] + box.box[3]) / 2
+        size = int(np.clip(round(side), LANDMARK_CROP, 4 * LANDMARK_CROP))  # small faces upsampled, none shrunk much
+        k = size / side
+        affine = np.array([[k, 0.0, -k * (cx - side / 2)], [0.0, k, -k * (cy - side / 2)]])
+        crop = warp_crop(image, affine, size)
+        dets = self.landmarker.detect(crop, search=False)
+        centre = size / 2
+        dets = [d for d in dets if abs((d.box[0] + d.box[2]) / 2 - centre) < centre / 2
+                and abs((d.box[1] + d.box[3]) / 2 - centre) < centre / 2]
+        if not dets:
+            return None
+        pts = dets[0].points.astype(np.float64)
+        back = np.column_stack([(pts[:, 0] - affine[0, 2]) / k, (pts[:, 1] - affine[1, 2]) / k, pts[:, 2] / k])
+        return Detection(back.astype(np.float32), dets[0].blendshapes, dets[0].matrix)
+
+
+@dataclass
+class FitStream:
+    """Counts of :func:`driver_fits` after the stream: frames held or eased for want of a face."""
+
+    held: int = 0
+
+
+Fitter = Callable[[Detection, float], FaceFit]
+
+
+def driver_fits(tracked: Iterable[Tracked], fitter: Fitter, new_fitter: Callable[[], Fitter], reference: FaceFit,
+                blend: Callable[[FaceFit, FaceFit, float], FaceFit], fps: float,
+                counts: FitStream | None = None) -> Iterator[tuple[Tracked, FaceFit]]:
+    """(tracked frame, fit) per driver frame, with the module's policy for frames without a face.
+
+    ``fitter(detection, t)`` fits an accepted face (it may smooth over time); after a gap the stream
+    continues with a fresh ``new_fitter()``, so no filter smooths across frames without a face.
+    ``reference`` is the driver's reference fit; ``blend(a, b, w)`` interpolates fits; ``fps`` converts
+    the hold and ease times to frames.
+    """
+    counts = counts if counts is not None else FitStream()
+    fit_frame = fitter
+    hold, ease = HOLD_S * fps, max(EASE_S * fps, 1.0)
+    shown, last_good, t_lost, t_back, from_fit = reference, None, None, None, None
+    for item in tracked:
+        if item.detection is not None:
+            if t_lost is not None and last_good is not None:  # the face is back: ease from what was shown
+                fit_frame, t_back, from_fit = new_fitter(), item.t, shown
+            t_lost = None
+            live = fit_frame(item.detection, item.t)
+            w = 1.0 if t_back is None else _smoothstep((item.t - t_back) / ease)
+            shown = blend(from_fit, live, w) if w < 1.0 else live
+            if w >= 1.0:
+                t_back = None
+            last_good = live
+        else:
+            counts.held += 1
+            if t_lost is None:
+                t_lost, t_back = item.t, None
+                from_fit = shown if last_good is not None else reference
+            gone = item.t - t_lost
+            shown = from_fit if gone < hold else blend(from_fit, reference, _smoothstep((gone - hold) / ease))
+        yield item, shown
+
+
+def _normalised(lm68: np.ndarray) -> np.ndarray:
+    """68 points centred on their mean and scaled to unit convex-hull area (first-order-model's normalize_kp)."""
+    from scipy.spatial import ConvexHull
+
+    p = np.asarray(lm68[:, :2], np.float64)
+    p = p - p.mean(0)
+    return p / np.sqrt(ConvexHull(p).volume)
+
+
+def _smoothstep(x: float) -> float:
+    x = min(max(x, 0.0), 1.0)
+    return x * x * (3.0 - 2.0 * x)

@@ -1,0 +1,45 @@
+"""Checks of a command's files that run before any model loads (well under a second, no torch).
+
+The CLI calls these first, so a typo in a path costs the user a fraction of a second and one line;
+the library functions call them too, for callers that skip the CLI.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from reenact.errors import BadInputError
+from reenact.io.image import IMAGE_SUFFIXES, read_image
+from reenact.io.video import OUTPUT_SUFFIXES, VideoInfo, check_output, probe_video
+
+
+def check_video_output(path: str | Path, force: bool) -> Path:
+    """A video output path we may write: a known container suffix, and no existing file unless ``force``."""
+    path = Path(path)
+    if path.suffix.lower() not in OUTPUT_SUFFIXES:
+        raise BadInputError(f"{path}: the output must be a video file ({', '.join(OUTPUT_SUFFIXES)})")
+    return check_output(path, force)
+
+
+def check_file(path: str | Path | None, what: str) -> None:
+    """``path`` (when given) is an existing regular file."""
+    if path is None:
+        return
+    path = Path(path)
+    if path.is_dir():
+        raise BadInputError(f"{path}: is a directory, not a {what}")
+    if not path.is_file():
+        raise BadInputError(f"{path}: {what} not found")
+
+
+def check_drive_inputs(source: str | Path, driver: str | Path, output: str | Path, force: bool,
+                       checkpoint: str | Path | None = None) -> tuple[np.ndarray, VideoInfo]:
+    """The source image (decoded) and the driver's header, after checking the output and checkpoint paths."""
+    check_video_output(output, force)
+    check_file(checkpoint, "checkpoint file")
+    image = read_image(source)
+    if Path(driver).suffix.lower() in IMAGE_SUFFIXES:
+        raise BadInputError(f"{driver}: is an image; the driver must be a video")
+    return image, probe_video(driver)

@@ -1,0 +1,61 @@
+"""Test clips made from ../shared/testdata with the ffmpeg that imageio-ffmpeg bundles."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import numpy as np
+
+
+def ffmpeg(*args: str) -> None:
+    """Run the bundled ffmpeg quietly; fail the test with its stderr on error."""
+    import imageio_ffmpeg
+
+    res = subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-loglevel", "error", *map(str, args)],
+                         capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+
+
+def has_encoder(name: str) -> bool:
+    import imageio_ffmpeg
+
+    out = subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-encoders"], capture_output=True, text=True)
+    return f" {name} " in out.stdout
+
+
+def rotated(src: Path, out: Path, degrees: int) -> Path:
+    """``src`` with a display matrix of ``degrees`` (stream copy: the stored frames stay sideways)."""
+    ffmpeg("-display_rotation", str(degrees), "-i", src, "-c", "copy", out)
+    return out
+
+
+def face_then_gone(videos: Path, out: Path, reverse: bool = False) -> tuple[Path, int]:
+    """single_face (72 frames), then 2 s of a still, blurred title card, then no_face, all at 640x360,
+    30 fps. ``reverse``: no_face first, then single_face. Returns the clip and its first faceless
+    frame (reverse: its first face frame)."""
+    norm = "fps=30,scale=640:360,setsar=1"
+    if reverse:
+        graph = f"[0:v]{norm}[a];[1:v]{norm}[b];[b][a]concat=n=2:v=1:a=0[v]"
+    else:
+        graph = (f"[0:v]{norm}[a];[1:v]{norm},split[b][b2];"
+                 f"[b2]trim=start_frame=60:end_frame=61,setpts=PTS-STARTPTS,boxblur=8,loop=59:1:0,setpts=N/30/TB[card];"
+                 f"[a][card][b]concat=n=3:v=1:a=0[v]")
+    ffmpeg("-i", videos / "single_face.mp4", "-i", videos / "no_face.mp4", "-filter_complex", graph, "-map", "[v]",
+           "-c:v", "libx264", "-pix_fmt", "yuv420p", out)
+    from reenact.io import VideoReader
+
+    total = sum(1 for _ in VideoReader(out))
+    return out, (total - 72 if reverse else 72)
+
+
+def mean_abs(a: np.ndarray, b: np.ndarray) -> float:
+    """Mean absolute difference of two uint8 images, in units of 1/255."""
+    return float(np.abs(a.astype(np.int16) - b.astype(np.int16)).mean())
+
+
+def mouth_opening(videos: Path, out: Path) -> Path:
+    """lp_d11's first 4 frames (a closed mouth: the reference), then frames 100-103 (open mouth, head tilt)."""
+    ffmpeg("-i", videos / "lp_d11.mp4", "-vf", "select='lt(n\\,4)+between(n\\,100\\,103)',setpts=N/25/TB",
+           "-an", "-c:v", "libx264", "-pix_fmt", "yuv420p", out)
+    return out
