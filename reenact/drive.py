@@ -229,7 +229,11 @@ def _write(stream: DriverStream, sources: list[Source], engine, geometry, reader
     if writer is None:
         raise BadInputError(f"{reader.info.path}: no frames could be decoded")
     cut = opts.max_frames is not None and n >= opts.max_frames
-    writer.close(end=None if cut else reader.info.duration * opts.loops)
+    # The last frame lasts until the driver's end, unless the container's duration is implausible
+    # (a truncated file): then one average frame.
+    end = reader.info.duration * opts.loops
+    last = item.frame.time
+    writer.close(end=None if cut or not last < end <= last + 2 / reader.info.fps else end)
     return writer, n
 
 
