@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from reenact.cli._common import console, quiet_native_logs, user_errors
+from reenact.cli._common import console, user_errors
 from reenact.cli.drive import FaceModel
 from reenact.cli.score import Landmarks
 from reenact.errors import BadInputError
@@ -48,7 +48,6 @@ def preprocess_command(
 
     from reenact.data.preprocess import PreprocessOptions, preprocess
 
-    quiet_native_logs()
     with user_errors():
         opts = PreprocessOptions(
             size=size, image_format=image_format.value, jpeg_quality=jpeg_quality, identity_from=identity_from.value,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from reenact.cli._common import console, quiet_native_logs, user_errors
+from reenact.cli._common import console, user_errors
 from reenact.cli.drive import Device, FaceModel
 
 
@@ -59,11 +59,19 @@ def score_command(
     """Score generated clips with FID, CSIM, AKD, APD and AED (supplementary §3)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+    from reenact.io.inputs import check_exists
     from reenact.io.video import check_output
+
+    outputs_ = [p for p in (json_out, csv_out, per_frame) if p]
+    with user_errors():  # the paths first: before torch and the models load
+        for path, what in ((generated, "generated set"), (reference, "--reference"), (source, "--source"),
+                           (driver, "--driver")):
+            check_exists(path, what)
+        for path in outputs_:
+            check_output(path, force)
     from reenact.metrics.report import write_csv, write_json, write_per_frame
     from reenact.metrics.score import ScoreOptions, score
 
-    quiet_native_logs()
     opts = ScoreOptions(
         protocol=protocol.value, reference=_s(reference), source=_s(source), driver=_s(driver),
         metrics=tuple(m.strip().lower() for m in metrics.split(",") if m.strip()), fid_model=fid_model.value,

@@ -21,18 +21,23 @@ def train_command(
     dump_rank_state: Path = typer.Option(None, "--dump-rank-state", hidden=True),
 ) -> None:
     """Train the PWM model (one GPU, or several with torchrun --nproc_per_node=N -m reenact train ...)."""
-    from reenact.config import load_config
     from reenact.errors import BadInputError
-    from reenact.train.loop import TrainOptions, train
+    from reenact.io.inputs import check_exists, check_file
 
     rank0 = _rank() == 0
-    with user_errors():
+    with user_errors():  # the paths first: before torch loads
         if config is None and resume and (out / "config.yaml").is_file():
             config = out / "config.yaml"
         if config is None:
             raise BadInputError("--config is required (configs/tiny.yaml, configs/paper_geom_disp.yaml, ...)")
         if resume and init_from:
             raise BadInputError("--resume and --init-from exclude each other")
+        check_file(config, "config file")
+        check_exists(data, "data folder")
+        check_file(init_from, "--init-from checkpoint")
+        from reenact.config import load_config
+        from reenact.train.loop import TrainOptions, train
+
         cfg = load_config(config, overrides)
         opts = TrainOptions(cfg, str(data), str(out), device, resume, str(init_from) if init_from else None,
                             str(weights_dir) if weights_dir else None, str(dump_rank_state) if dump_rank_state else None)

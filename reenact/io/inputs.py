@@ -34,6 +34,12 @@ def check_file(path: str | Path | None, what: str) -> None:
         raise BadInputError(f"{path}: {what} not found")
 
 
+def check_exists(path: str | Path | None, what: str) -> None:
+    """``path`` (when given) exists, as a file or a folder."""
+    if path is not None and not Path(path).exists():
+        raise BadInputError(f"{path}: {what} not found")
+
+
 def check_drive_inputs(source: str | Path, driver: str | Path, output: str | Path, force: bool,
                        checkpoint: str | Path | None = None) -> tuple[np.ndarray, VideoInfo]:
     """The source image (decoded) and the driver's header, after checking the output and checkpoint paths."""
