@@ -37,6 +37,24 @@ def landmarker():
     faces.close()
 
 
+@pytest.fixture(scope="session")
+def pipeline():
+    """The face pipeline (detector + landmarker), shared by the session."""
+    from reenact.face.pipeline import FacePipeline
+
+    with FacePipeline() as faces:
+        yield faces
+
+
+def fit_largest(pipeline, image: np.ndarray, size: int = 256):
+    """(crop, affine, fit) of the largest face of ``image``, through the face pipeline."""
+    from reenact.face.pipeline import crop_and_fit
+
+    det = pipeline.largest(np.ascontiguousarray(image))
+    assert det is not None, "no face"
+    return crop_and_fit(image, det, size)
+
+
 def run_cli(*args: str, cwd: Path | None = None, timeout: int = 600, env: dict | None = None):
     """Run ``python -m reenact ARGS`` and capture its output (a CompletedProcess)."""
     env = dict(os.environ, PYTHONWARNINGS="ignore", **(env or {}))

@@ -15,8 +15,8 @@ def _per_frame(faces, frames, measure):
     """``measure(detection)`` for the largest face of every frame, None where there is none."""
     out = []
     for f in frames:
-        dets = faces.detect(np.ascontiguousarray(f), search=False)
-        out.append(measure(dets[0]) if dets else None)
+        det = faces.largest(f)
+        out.append(measure(det) if det is not None else None)
     return out
 
 
@@ -41,11 +41,11 @@ def self_reenactment(testdata, tmp_path_factory):
     return frames, read_frames(tmp / "out.mp4"), res
 
 
-def test_self_reenactment_beats_copying_the_source(self_reenactment, landmarker):
+def test_self_reenactment_beats_copying_the_source(self_reenactment, pipeline):
     truth, output, _ = self_reenactment
     assert len(output) == len(truth) == 72 and output[0].shape == truth[0].shape
-    lm_true = _landmarks(landmarker, truth)
-    lm_out = _landmarks(landmarker, output)
+    lm_true = _landmarks(pipeline, truth)
+    lm_out = _landmarks(pipeline, output)
     d_out, d_copy = [], []
     for t, o in zip(lm_true, lm_out):
         if t is None or o is None:
@@ -68,7 +68,7 @@ def test_summary_line_and_geometric_warp_notice(self_reenactment):
     assert "72 frames" in summary and "processing speed" in summary and "without a face" in summary
 
 
-def test_cross_identity_follows_driver_pose_and_keeps_audio(testdata, tmp_path, landmarker):
+def test_cross_identity_follows_driver_pose_and_keeps_audio(testdata, tmp_path, pipeline):
     driver = testdata / "videos" / "lp_d18.mp4"
     out = tmp_path / "cross.mp4"
     res = run_cli("drive", testdata / "faces" / "lp_s6.jpg", driver, "-o", out)
@@ -76,8 +76,8 @@ def test_cross_identity_follows_driver_pose_and_keeps_audio(testdata, tmp_path, 
     info = probe_video(out)
     frames = read_frames(out)
     assert len(frames) == 216 and info.fps == 30 and info.audio_codec is not None
-    p_out = _poses(landmarker, frames)
-    p_drv = _poses(landmarker, read_frames(driver))
+    p_out = _poses(pipeline, frames)
+    p_drv = _poses(pipeline, read_frames(driver))
     errs = []
     for i in range(1, 216):
         if all(p is not None for p in (p_out[i], p_out[i - 1], p_drv[i], p_drv[i - 1])):

@@ -5,9 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from reenact.face.crop import CropBox
-from reenact.face.landmarks68 import mediapipe_to_68
-from reenact.face.mediapipe_backend import fit_in_crop
+from conftest import fit_largest
 from reenact.face.motion import FitSmoother, transfer
 from reenact.io import read_image
 
@@ -18,12 +16,8 @@ def _rot_y(deg: float) -> np.ndarray:
 
 
 @pytest.fixture(scope="module")
-def fits(testdata, landmarker):
-    out = []
-    for name in ("lp_s6.jpg", "lp_s0.jpg"):
-        det = landmarker.detect(read_image(testdata / "faces" / name))[0]
-        out.append(fit_in_crop(det, CropBox.from_landmarks(mediapipe_to_68(det.points)).affine(256)))
-    return out
+def fits(testdata, pipeline):
+    return [fit_largest(pipeline, read_image(testdata / "faces" / name))[2] for name in ("lp_s6.jpg", "lp_s0.jpg")]
 
 
 def test_fit_reconstructs_observed_vertices(fits):

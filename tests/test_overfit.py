@@ -13,38 +13,34 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from conftest import ROOT, read_frames
+from conftest import ROOT, fit_largest, read_frames
 from reenact.build import build_generator, build_objective
 from reenact.config import load_config
-from reenact.face.crop import CropBox, warp_crop
-from reenact.face.landmarks68 import mediapipe_to_68
-from reenact.face.mediapipe_backend import fit_in_crop
 from reenact.face.mesh import topology
 from reenact.render.guidance import geom_disp
 
 SIZE, MAX_STEPS = 64, 300
 
 
-def _pair(testdata, landmarker):
+def _pair(testdata, pipeline):
     frames = read_frames(testdata / "videos" / "single_face.mp4")
     imgs, verts = [], []
     for f in (frames[0], frames[40]):
-        det = landmarker.detect(f, search=False)[0]
-        a = CropBox.from_landmarks(mediapipe_to_68(det.points)).affine(SIZE)
-        imgs.append(torch.from_numpy(warp_crop(f, a, SIZE)).permute(2, 0, 1).float()[None] / 255)
-        verts.append(torch.as_tensor(fit_in_crop(det, a).vertices)[None])
+        crop, _, fit = fit_largest(pipeline, f, SIZE)
+        imgs.append(torch.from_numpy(crop).permute(2, 0, 1).float()[None] / 255)
+        verts.append(torch.as_tensor(fit.vertices)[None])
     disp, _ = geom_disp(verts[0], verts[1], torch.as_tensor(topology()), SIZE)
     return imgs[0], imgs[1], disp
 
 
-def test_tiny_generator_overfits_a_real_pair(testdata, landmarker):
+def test_tiny_generator_overfits_a_real_pair(testdata, pipeline):
     import torchvision
 
     torch.manual_seed(0)
     cfg = load_config(ROOT / "configs" / "tiny.yaml", [
         "train.lr=1e-3", "loss.perceptual_scales=[1]",
         "loss.weights={pix: 1.0, perceptual: 0.1, warp_perceptual: 0.1}"])
-    src, tgt, disp = _pair(testdata, landmarker)
+    src, tgt, disp = _pair(testdata, pipeline)
     gen = build_generator(cfg.model)
     objective = build_objective(cfg.loss, cfg.model.warp, vgg=torchvision.models.vgg19())
     opt = torch.optim.Adam(gen.parameters(), lr=cfg.train.lr, betas=tuple(cfg.train.betas))

@@ -5,10 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
+from conftest import fit_largest
 from raster_reference import brute_force
-from reenact.face.crop import CropBox
-from reenact.face.landmarks68 import mediapipe_to_68
-from reenact.face.mediapipe_backend import fit_in_crop
 from reenact.face.mesh import topology
 from reenact.io import read_image
 from reenact.render.rasterize import rasterize
@@ -54,11 +52,10 @@ def test_back_facing_front_triangle_is_background():
     assert r.mask.sum() > 300 and (r.face_id[r.face_id >= 0] == 0).all()
 
 
-def test_canonical_mesh_on_a_real_face_matches_brute_force(testdata, landmarker):
+def test_canonical_mesh_on_a_real_face_matches_brute_force(testdata, pipeline):
     img = read_image(testdata / "faces" / "lp_s6.jpg")
-    det = landmarker.detect(img)[0]
     size = 96  # brute force is O(pixels x triangles); 96² keeps it to seconds
-    fit = fit_in_crop(det, CropBox.from_landmarks(mediapipe_to_68(det.points)).affine(size))
+    fit = fit_largest(pipeline, img, size)[2]
     v = torch.as_tensor(fit.vertices, dtype=torch.float64)
     f = torch.as_tensor(topology())
     a = torch.cat([v, v[:, :1] ** 2 / size], 1)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from conftest import fit_largest
 from reenact.face.crop import CropBox
 from reenact.render.paste import crop_bounds, warp_full_frame
 from reenact.render.warp import backward_warp, extend_flow, harmonic_fill
@@ -64,18 +65,13 @@ def test_full_frame_paste_with_zero_flow_is_lossless_and_local():
     assert changed.sum() > 1000
 
 
-def test_half_resolution_displacement_matches_full_resolution(testdata, landmarker):
+def test_half_resolution_displacement_matches_full_resolution(testdata, pipeline):
     """drive renders geom_disp at half resolution and upsamples; inside the face it must agree."""
     from reenact.engines import render_displacement
-    from reenact.face.landmarks68 import mediapipe_to_68
-    from reenact.face.mediapipe_backend import fit_in_crop
     from reenact.face.mesh import topology
     from reenact.io import read_image
 
-    fits = []
-    for name in ("lp_s6.jpg", "lp_s0.jpg"):
-        det = landmarker.detect(read_image(testdata / "faces" / name))[0]
-        fits.append(fit_in_crop(det, CropBox.from_landmarks(mediapipe_to_68(det.points)).affine(256)))
+    fits = [fit_largest(pipeline, read_image(testdata / "faces" / name))[2] for name in ("lp_s6.jpg", "lp_s0.jpg")]
     src, drv = (torch.as_tensor(f.vertices)[None] for f in fits)
     faces = torch.as_tensor(topology())
     full, mask_full = render_displacement(src, drv, faces, 256, 1.0)

@@ -32,7 +32,7 @@ from reenact.face.crop import warp_crop
 from reenact.face.detect import FaceBox, FaceDetector, iou
 from reenact.face.fit import FaceFit
 from reenact.face.landmarks68 import mediapipe_to_68
-from reenact.face.mediapipe_backend import Detection, MediaPipeFaces, pose_from_matrix
+from reenact.face.mediapipe_backend import Detection, MediaPipeFaces, fit_in_crop, pose_from_matrix
 from reenact.face.tracker import CropPolicy, DriverTracker, Tracked, face_box
 from reenact.io.video import TimedFrame
 
@@ -40,8 +40,8 @@ HOLD_S, EASE_S = 0.5, 0.4
 LANDMARK_CROP = 256  # each detector box is landmarked in a square crop of at least this size
 BOX_CONTEXT = 2.0  # ... spanning this many detector-box sides
 
-__all__ = ["CropPolicy", "DriverTracker", "Face", "FacePipeline", "FitStream", "Tracked", "crop_face", "driver_fits",
-           "face_box"]
+__all__ = ["CropPolicy", "DriverTracker", "Face", "FacePipeline", "FitStream", "Tracked", "crop_and_fit", "crop_face",
+           "driver_fits", "face_box"]
 
 
 @dataclass(frozen=True)
@@ -72,6 +72,12 @@ def crop_face(image: np.ndarray, det: Detection, size: int) -> tuple[np.ndarray,
     """The authors' square crop of ``det`` at ``size``², and its image -> crop affine."""
     affine = face_box(det).affine(size)
     return warp_crop(image, affine, size), affine
+
+
+def crop_and_fit(image: np.ndarray, det: Detection, size: int) -> tuple[np.ndarray, np.ndarray, FaceFit]:
+    """The authors' crop of ``det``, its affine, and the built-in (MediaPipe) fit in that crop."""
+    crop, affine = crop_face(image, det, size)
+    return crop, affine, fit_in_crop(det, affine)
 
 
 class FacePipeline:
