@@ -214,18 +214,21 @@ def _write(stream: DriverStream, sources: list[Source], engine, geometry, reader
            opts: DriveOptions, progress: Callable[[int], object]) -> tuple[VideoWriter, int]:
     """Render the driver stream in batches and encode each frame at its driver frame's time."""
     src_panel = sources[0].image if opts.paste_back else sources[0].crop
-    items = itertools.islice(prefetch(stream.items, depth=4 * opts.batch), opts.max_frames)
+    ahead = prefetch(stream.items, depth=4 * opts.batch)
     writer, n = None, 0
-    for batch in _batched(items, opts.batch):
-        fits = [[geometry.transfer(src.fit, fit, stream.reference, opts.relative) for _, fit in batch]
-                for src in sources]
-        for (item, _), out in zip(batch, engine(fits) if len(sources) > 1 else engine(fits[0])):
-            composed = compose(out, src_panel, _driver_panel(item, opts), opts.side_by_side)
-            if writer is None:
-                writer = VideoWriter(tmp, composed.shape[1::-1], reader.info.fps, audio_from=reader.info)
-            writer.write(composed, item.frame.time)
-            n += 1
-        progress(n)
+    try:
+        for batch in _batched(itertools.islice(ahead, opts.max_frames), opts.batch):
+            fits = [[geometry.transfer(src.fit, fit, stream.reference, opts.relative) for _, fit in batch]
+                    for src in sources]
+            for (item, _), out in zip(batch, engine(fits) if len(sources) > 1 else engine(fits[0])):
+                composed = compose(out, src_panel, _driver_panel(item, opts), opts.side_by_side)
+                if writer is None:
+                    writer = VideoWriter(tmp, composed.shape[1::-1], reader.info.fps, audio_from=reader.info)
+                writer.write(composed, item.frame.time)
+                n += 1
+            progress(n)
+    finally:
+        ahead.close()  # stop the tracking thread before its models close, on success or failure
     if writer is None:
         raise BadInputError(f"{reader.info.path}: no frames could be decoded")
     cut = opts.max_frames is not None and n >= opts.max_frames
