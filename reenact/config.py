@@ -120,15 +120,42 @@ def _apply_override(data: dict, item: str) -> None:
     node[keys[-1]] = yaml.safe_load(raw)
 
 
+def bundled_configs_dir() -> Path:
+    """The configs that ship with the package (``configs/`` in a checkout, ``reenact/_configs`` in a wheel)."""
+    here = Path(__file__).resolve().parent
+    installed = here / "_configs"
+    return installed if installed.is_dir() else here.parent / "configs"
+
+
+def bundled_configs() -> dict[str, Path]:
+    """Bundled config names (file stems) and their files."""
+    folder = bundled_configs_dir()
+    return {p.stem: p for p in sorted(folder.glob("*.yaml"))} if folder.is_dir() else {}
+
+
+def resolve_config(value: str | Path) -> Path:
+    """A config file path, or the name of a bundled config (``tiny``, ``paper_geom_disp``, with or without
+    ``.yaml``). A path that exists wins over a bundled name."""
+    path = Path(value)
+    if path.is_file():
+        return path
+    if path.is_dir():
+        raise ConfigError(f"{path}: is a directory, not a config file")
+    name = path.stem if path.suffix in (".yaml", ".yml") else path.name
+    bundled = bundled_configs()
+    if path.parent in (Path("."), Path("configs")) and name in bundled:  # "tiny", "tiny.yaml", "configs/tiny.yaml"
+        return bundled[name]
+    raise ConfigError(f"{value}: config file not found (bundled configs: {', '.join(bundled) or 'none'}; "
+                      f"see `reenact train --list-configs`)")
+
+
 def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = ()) -> Config:
-    """Defaults, then the YAML file, then ``a.b=v`` overrides (values parsed as YAML)."""
+    """Defaults, then the YAML file (a path or a bundled name), then ``a.b=v`` overrides (values parsed as YAML)."""
     import yaml
 
     data: dict[str, Any] = {}
     if path is not None:
-        path = Path(path)
-        if not path.is_file():
-            raise ConfigError(f"{path}: config file not found")
+        path = resolve_config(path)
         try:
             data = yaml.safe_load(path.read_text()) or {}
         except yaml.YAMLError as exc:

@@ -37,3 +37,24 @@ def test_wrong_types_are_rejected():
         load_config(None, ["train.steps=many"])
     with pytest.raises(ConfigError, match="model.spectral_norm"):
         load_config(None, ["model.spectral_norm=3"])
+
+
+def test_bundled_configs_resolve_by_name_and_a_real_path_wins(tmp_path, monkeypatch):
+    from reenact.config import bundled_configs, resolve_config
+
+    names = set(bundled_configs())
+    assert {"tiny", "paper_geom_disp", "official_geom_disp"} <= names
+    monkeypatch.chdir(tmp_path)  # an empty folder, as after `pip install reenact`
+    for value in ("tiny", "tiny.yaml", "configs/tiny.yaml"):
+        assert resolve_config(value) == bundled_configs()["tiny"]
+    (tmp_path / "tiny.yaml").write_text("train: {steps: 1}\n")
+    assert resolve_config("tiny.yaml").resolve() == tmp_path / "tiny.yaml" and load_config("tiny.yaml").train.steps == 1
+    with pytest.raises(ConfigError, match="bundled configs: .*tiny"):
+        resolve_config("nope")
+
+
+def test_train_lists_the_bundled_configs():
+    from conftest import run_cli
+
+    res = run_cli("train", "--list-configs")
+    assert res.returncode == 0 and "paper_geom_disp" in res.stderr and "tiny" in res.stderr

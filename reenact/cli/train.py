@@ -10,29 +10,39 @@ from reenact.cli._common import console, user_errors
 
 
 def train_command(
-    config: Path = typer.Option(None, "--config", "-c", help="YAML config (configs/*.yaml). With --resume, defaults to RUN/config.yaml."),
-    data: Path = typer.Option(..., "--data", help="A `reenact preprocess` output folder."),
-    out: Path = typer.Option(..., "--out", "-o", help="Run folder: checkpoints/, samples/, metrics.jsonl, config.yaml."),
+    config: str = typer.Option(None, "--config", "-c", metavar="NAME|FILE",
+                               help="A bundled config's name (tiny, paper_geom_disp, ...: see --list-configs) or a YAML file. With --resume, defaults to RUN/config.yaml."),
+    data: Path = typer.Option(None, "--data", help="A `reenact preprocess` output folder."),
+    out: Path = typer.Option(None, "--out", "-o", help="Run folder: checkpoints/, samples/, metrics.jsonl, config.yaml."),
+    list_configs: bool = typer.Option(False, "--list-configs", help="List the bundled configs and exit."),
     overrides: list[str] = typer.Option([], "--set", help="Override a config value, e.g. --set train.lr=1e-4 (repeatable)."),
     resume: bool = typer.Option(False, "--resume", help="Continue from the newest checkpoint in RUN."),
     init_from: Path = typer.Option(None, "--init-from", help="Start from a reenact checkpoint's weights (e.g. an imported official one)."),
-    device: str = typer.Option("cuda", "--device", help="cuda (default) or cpu (tiny configs, tests)."),
+    device: str = typer.Option("auto", "--device", metavar="auto|cpu|cuda",
+                               help="auto (CUDA when available, else CPU: fine for the tiny config), cuda or cpu."),
     weights_dir: Path = typer.Option(None, "--weights-dir", help="Extra folder to search for model files (VGG-19) first."),
     dump_rank_state: Path = typer.Option(None, "--dump-rank-state", hidden=True),
 ) -> None:
     """Train the PWM model (one GPU, or several with torchrun --nproc_per_node=N -m reenact train ...)."""
+    from reenact.config import bundled_configs, resolve_config
     from reenact.errors import BadInputError
     from reenact.io.inputs import check_exists, check_file
 
+    if list_configs:
+        for name, path in bundled_configs().items():
+            console.print(f"{name:24s} {_config_summary(path)}", soft_wrap=True)
+        return
     rank0 = _rank() == 0
     with user_errors():  # the paths first: before torch loads
+        if data is None or out is None:
+            raise BadInputError("--data and --out are required (see reenact train --help)")
         if config is None and resume and (out / "config.yaml").is_file():
-            config = out / "config.yaml"
+            config = str(out / "config.yaml")
         if config is None:
-            raise BadInputError("--config is required (configs/tiny.yaml, configs/paper_geom_disp.yaml, ...)")
+            raise BadInputError("--config is required: a bundled name (tiny, paper_geom_disp, ...; see --list-configs) or a file")
         if resume and init_from:
             raise BadInputError("--resume and --init-from exclude each other")
-        check_file(config, "config file")
+        config = resolve_config(config)
         check_exists(data, "data folder")
         check_file(init_from, "--init-from checkpoint")
         from reenact.config import load_config
@@ -67,6 +77,17 @@ def _run_with_progress(train, opts, rank0: bool):
                        losses=f"G {terms['g_total'].item():.3f} D {terms['d_total'].item():.3f}")
 
         return train(opts, notify=notify, progress=progress)
+
+
+def _config_summary(path: Path) -> str:
+    """The first sentence of a bundled config's leading comment: what it is for."""
+    lines = []
+    for line in path.read_text().splitlines():
+        if not line.startswith("#"):
+            break
+        lines.append(line.lstrip("# ").strip())
+    text = " ".join(lines)
+    return (text.split(". ")[0].rstrip(".") + ".") if text else str(path)
 
 
 def _rank() -> int:

@@ -6,7 +6,6 @@ loaded once per process and kept (:func:`_models`), so a worker pays for them on
 
 from __future__ import annotations
 
-import atexit
 from pathlib import Path
 from typing import Iterable
 
@@ -27,10 +26,8 @@ def _models(opts) -> dict:
 
     key = (opts.landmarks, opts.face_model, opts.flame_dir, opts.weights_dir, opts.size)
     if key not in _CACHE:
-        for old in _CACHE.values():
-            old["faces"].close()
+        release_models()
         models: dict = {"faces": FacePipeline(opts.weights_dir), "fan": None, "flame": None}
-        atexit.register(models["faces"].close)  # MediaPipe's destructors are noisy at interpreter exit
         if opts.landmarks == "fan" or (opts.landmarks == "auto" and weights.find("fan_2d", opts.weights_dir)):
             from reenact.face.fan import FanLandmarks
 
@@ -42,6 +39,14 @@ def _models(opts) -> dict:
         _CACHE.clear()
         _CACHE[key] = models
     return _CACHE[key]
+
+
+def release_models() -> None:
+    """Close the models :func:`_models` keeps. Call it when a process is done with clips: MediaPipe cannot
+    close its graphs once the interpreter has begun to shut down (its executor is gone by then)."""
+    for models in _CACHE.values():
+        models["faces"].close()
+    _CACHE.clear()
 
 
 class ClipExtractor:

@@ -22,7 +22,7 @@ from typing import Callable, Iterator
 import numpy as np
 
 from reenact.data import layout
-from reenact.data.extract import ClipExtractor
+from reenact.data.extract import ClipExtractor, release_models
 from reenact.data.sources import ClipJob, discover
 from reenact.errors import BadInputError, ReenactError
 from reenact.io import VideoReader, read_image
@@ -126,9 +126,9 @@ def _write_topology(root: Path, opts: PreprocessOptions) -> None:
     from reenact.face.flame import flip_map
 
     if opts.face_model == "flame":
-        from reenact.data.extract import _models
+        from reenact.face.flame_backend import FlameGeometry
 
-        geo = _models(opts)["flame"]
+        geo = FlameGeometry.from_dirs(opts.flame_dir, opts.weights_dir, opts.size)
         name, tris, template = geo.topology, geo.model.faces.cpu().numpy(), geo.model.v_template.cpu().numpy()
     else:
         from reenact.face.mesh import MEDIAPIPE, canonical_vertices, topology
@@ -143,8 +143,11 @@ def _write_topology(root: Path, opts: PreprocessOptions) -> None:
 def _run(jobs: list[ClipJob], root: Path, opts: PreprocessOptions) -> Iterator[ClipResult]:
     """Results as clips finish: in this process, or in ``opts.workers`` spawned processes."""
     if opts.workers == 1 or len(jobs) <= 1:
-        for job in jobs:
-            yield process_clip(job, root, opts)
+        try:
+            for job in jobs:
+                yield process_clip(job, root, opts)
+        finally:
+            release_models()
         return
     import multiprocessing as mp
 

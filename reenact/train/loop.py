@@ -32,7 +32,7 @@ class TrainOptions:
     config: Config
     data: str
     out: str
-    device: str = "cuda"
+    device: str = "auto"
     resume: bool = False
     init_from: str | None = None
     weights_dir: str | None = None
