@@ -15,31 +15,41 @@ its audio stays in sync.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import itertools
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
 import numpy as np
-import torch
 
+from reenact.animator import (
+    cpu_threads_beside_tracker,
+    load_checkpoint,
+    make_engine,
+    prepare_sources,
+    resolve_size_and_face_model,
+)
 from reenact.devices import resolve_device
-from reenact.engines import EveryFace, GeneratorEngine, GeometricWarp, Source
+from reenact.engines import Source
 from reenact.errors import BadInputError
 from reenact.face.crop import warp_crop
 from reenact.face.fit import FaceFit
 from reenact.face.geometry import make_geometry
-from reenact.face.pipeline import (CropPolicy, DriverTracker, FacePipeline, FitStream, Tracked, crop_face, driver_fits,
-                                   face_box)
+from reenact.face.pipeline import (
+    CropPolicy,
+    DriverTracker,
+    FacePipeline,
+    FitPolicy,
+    Tracked,
+    driver_fits,
+    face_box,
+)
 from reenact.io import VideoReader, VideoWriter, atomic_output
 from reenact.io.inputs import check_drive_inputs
+from reenact.io.video import even_frame
 from reenact.prefetch import prefetch
-
-FACE_MODELS = ("mediapipe", "flame")
 
 
 @dataclass
@@ -84,42 +94,12 @@ class DriveSummary:
         return self.frames / self.seconds if self.seconds > 0 else 0.0
 
 
-@contextlib.contextmanager
-def cpu_threads_beside_tracker(device: torch.device):
-    """On CPU, leave half the cores to the MediaPipe tracking thread (see :mod:`reenact.prefetch`):
-    oversubscribing 2 cores costs drive a quarter of its speed. Restores torch's setting after."""
-    before = torch.get_num_threads()
-    if device.type == "cpu":
-        torch.set_num_threads(max(1, (os.cpu_count() or 2) // 2))
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
-def prepare_sources(path: Path, image: np.ndarray, faces: FacePipeline, size: int, face_index: int | str | None,
-                    geometry) -> list[Source]:
-    """The source face chosen by ``face_index`` (``reenact faces`` numbering), or every face for "all",
-    each cropped and fitted."""
-    if face_index == "all":
-        chosen = faces.faces(image)
-        if not chosen:
-            chosen = [faces.select(image, 0, path)]  # raises the no-face error
-    else:
-        chosen = [faces.select(image, face_index, path)]
-    out = []
-    for face in chosen:
-        crop, affine = crop_face(image, face.detection, size)
-        out.append(Source(image, crop, affine, geometry.fit_source(face.detection, affine), face.detection))
-    return out
-
-
 @dataclass
 class DriverStream:
     """The driver's fits, one per stored frame, and what the tracker counted once it has run."""
 
     tracker: DriverTracker
-    counts: FitStream
+    policy: FitPolicy
     items: Iterator[tuple[Tracked, FaceFit]]
     reference: FaceFit
     reference_index: int = 0
@@ -150,15 +130,9 @@ def driver_stream(reader: VideoReader, faces: FacePipeline, size: int, geometry,
     fps = reader.info.fps
     reference = new_fitter()(ref_det, ref.time * fps)  # its own fitter: the stream's filters start at frame 0
     tracker = faces.tracker(fps, CropPolicy.smoothed)
-    counts = FitStream()
-    items = driver_fits(tracker.track(reader.timed()), new_fitter(), new_fitter, reference, geometry.blend, fps, counts)
-    return DriverStream(tracker, counts, items, reference, ref.index)
-
-
-def _even(frame: np.ndarray) -> np.ndarray:
-    """Pad by one replicated row/column where needed: H.264 (yuv420p) needs even sizes."""
-    h, w = frame.shape[:2]
-    return np.pad(frame, ((0, h % 2), (0, w % 2), (0, 0)), mode="edge") if h % 2 or w % 2 else frame
+    policy = FitPolicy(new_fitter(), new_fitter, reference, geometry.blend, fps)
+    items = driver_fits(tracker.track(reader.timed()), policy)
+    return DriverStream(tracker, policy, items, reference, ref.index)
 
 
 def _fit_height(img: np.ndarray, height: int) -> np.ndarray:
@@ -175,7 +149,7 @@ def compose(out: np.ndarray, source_panel: np.ndarray, driver_panel: np.ndarray,
     if side_by_side:
         h = out.shape[0]
         out = np.concatenate([_fit_height(source_panel, h), _fit_height(driver_panel, h), out], axis=1)
-    return _even(out)
+    return even_frame(out)
 
 
 def drive(source: str | Path, driver: str | Path, output: str | Path, opts: DriveOptions | None = None,
@@ -187,8 +161,8 @@ def drive(source: str | Path, driver: str | Path, output: str | Path, opts: Driv
     source, driver, output = Path(source), Path(driver), Path(output)
     image, _ = check_drive_inputs(source, driver, output, opts.force, opts.checkpoint)
     reader = VideoReader(driver, loops=opts.loops)
-    ckpt = _checkpoint(opts)
-    opts = _resolve_size_and_face_model(opts, ckpt, notify)
+    ckpt = load_checkpoint(opts.checkpoint)
+    opts = resolve_size_and_face_model(opts, ckpt, notify)
     device = resolve_device(opts.device)
     geometry = make_geometry(opts.face_model, opts.flame_dir, opts.weights_dir, opts.size)
     total = reader.info.n_frames * opts.loops
@@ -201,10 +175,12 @@ def drive(source: str | Path, driver: str | Path, output: str | Path, opts: Driv
             opts = dataclasses.replace(opts, paste_back=True)
         stream = driver_stream(reader, faces, opts.size, geometry, opts.smooth,
                                sources[0] if opts.find_best_frame else None, notify)
-        engine = make_engine(sources, device, opts, ckpt, notify)
+        engine = make_engine(sources, device, opts.paste_back, ckpt, opts.checkpoint, notify)
         with cpu_threads_beside_tracker(device), atomic_output(output, opts.force) as tmp:
             writer, n = _write(stream, sources, engine, geometry, reader, tmp, opts,
                                lambda k: progress and progress(k, max(total, k)))
+    if reader.incomplete:
+        notify(f"{driver}: {reader.incomplete}; the output has the frames it holds")
     return DriveSummary(output, n, time.perf_counter() - start, stream.tracker.missing + stream.tracker.rejected,
                         engine.name, bool(reader.info.audio_codec), writer.size,
                         rejected=stream.tracker.rejected, duration=writer.duration)
@@ -248,53 +224,6 @@ def _driver_panel(item: Tracked, opts: DriveOptions) -> np.ndarray | None:
     if opts.paste_back or item.box is None:
         return item.frame.image
     return warp_crop(item.frame.image, item.box.affine(opts.size), opts.size)
-
-
-def _checkpoint(opts: DriveOptions) -> dict | None:
-    """The checkpoint named by ``opts``, or None."""
-    if opts.checkpoint is None:
-        return None
-    from reenact.models import checkpoint
-
-    return checkpoint.load(opts.checkpoint)
-
-
-def _resolve_size_and_face_model(opts: DriveOptions, ckpt: dict | None, notify) -> DriveOptions:
-    """--size defaults to the checkpoint's image size (else 256); --face-model to the backend of the
-    checkpoint's topology: FLAME for a FLAME-trained checkpoint when it needs it or its files are found."""
-    size, face_model = opts.size, opts.face_model
-    if ckpt is not None:
-        trained = ckpt["model"]["image_size"]
-        if size not in (None, trained):
-            raise BadInputError(f"{opts.checkpoint}: this checkpoint works at {trained}x{trained}; use --size {trained}")
-        size = trained
-        if face_model is None and str(ckpt.get("topology", "")).startswith("flame"):
-            from reenact.face.flame_backend import flame_files_found
-
-            if ckpt["model"]["guidance"] != "geom_disp" or flame_files_found(opts.flame_dir, opts.weights_dir):
-                face_model = "flame"
-                notify("the checkpoint was trained on FLAME geometry: using --face-model flame")
-    size = size or 256
-    if ckpt is None and size not in (256, 512):
-        raise BadInputError(f"--size {size}: expected 256 or 512")
-    face_model = face_model or "mediapipe"
-    if face_model not in FACE_MODELS:
-        raise BadInputError(f"--face-model {face_model}: available: {', '.join(FACE_MODELS)}")
-    return dataclasses.replace(opts, size=size, face_model=face_model)
-
-
-def make_engine(sources: list[Source], device: torch.device, opts: DriveOptions, ckpt: dict | None, notify) -> object:
-    """The generator of ``ckpt``, or the geometric warp when there is no checkpoint (said once); with
-    several source faces, one engine per face composited by :class:`EveryFace`."""
-    if ckpt is None:
-        engines = [GeometricWarp(src, device, opts.paste_back) for src in sources]
-        notify(f"No --checkpoint given: using the {engines[0].name} (rendered 3D displacement, no network).")
-    else:
-        engines = [GeneratorEngine(src, device, opts.paste_back, ckpt, opts.checkpoint) for src in sources]
-    engine = engines[0] if len(engines) == 1 else EveryFace(engines)
-    if getattr(engine, "warning", None):
-        notify(engine.warning)
-    return engine
 
 
 def _batched(it, n: int):

@@ -60,6 +60,8 @@ def quiet_native_logs() -> None:
         return
     os.environ.setdefault("GLOG_minloglevel", "2")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("OPENCV_LOG_LEVEL", "OFF")  # camera probing logs [ WARN ] lines; our own message says it
+    os.environ.setdefault("OPENCV_VIDEOIO_PRIORITY_OBSENSOR", "0")
     sys.stderr.flush()
     real = os.dup(2)
     read_end, write_end = os.pipe()

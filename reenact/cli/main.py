@@ -8,6 +8,7 @@ from reenact import __version__
 from reenact.cli._common import quiet_native_logs
 from reenact.cli.drive import drive_command
 from reenact.cli.faces import faces_command
+from reenact.cli.live import live_command
 from reenact.cli.preprocess import preprocess_command
 from reenact.cli.score import score_command
 from reenact.cli.train import train_command
@@ -36,6 +37,7 @@ EXAMPLES = {
     "score": "reenact score generated/ --reference ground_truth/ --json scores.json",
     "weights": "reenact weights --verify",
     "faces": "reenact faces group.jpg --annotate faces.png",
+    "live": "reenact live face.jpg --camera 0 --virtual-cam",
 }
 
 
@@ -47,6 +49,7 @@ app.command("preprocess", epilog=_example("preprocess"))(preprocess_command)
 app.command("train", epilog=_example("train"))(train_command)
 app.command("drive", epilog=_example("drive"))(drive_command)
 app.command("faces", epilog=_example("faces"))(faces_command)
+app.command("live", epilog=_example("live"))(live_command)
 app.command("score", epilog=_example("score"))(score_command)
 app.add_typer(weights_app, name="weights", epilog=_example("weights"))
 

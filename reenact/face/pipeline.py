@@ -11,8 +11,8 @@ and fits.
 * :meth:`FacePipeline.largest`: the largest face of a frame that is already a face crop (scoring),
   landmarker only.
 * :meth:`FacePipeline.tracker`: the driver tracker (:mod:`reenact.face.tracker`) with its crop policy.
-* :func:`driver_fits`: fits for every driver frame under the **policy for frames without an
-  accepted face**: hold the last accepted fit for ``HOLD_S`` seconds, then ease to the reference fit
+* :class:`FitPolicy` (and :func:`driver_fits` over a stream): fits for every driver frame under the
+  **policy for frames without an accepted face**: hold the last accepted fit for ``HOLD_S`` seconds, then ease to the reference fit
   (in relative mode: the source's own pose and expression) over ``EASE_S`` seconds; when the face
   returns, ease from what was shown to the live fit over ``EASE_S``. Frames before the first face show
   the reference. No frame is ever warped by an unconfirmed fit.
@@ -40,7 +40,7 @@ HOLD_S, EASE_S = 0.5, 0.4
 LANDMARK_CROP = 256  # each detector box is landmarked in a square crop of at least this size
 BOX_CONTEXT = 2.0  # ... spanning this many detector-box sides
 
-__all__ = ["CropPolicy", "DriverTracker", "Face", "FacePipeline", "FitStream", "Tracked", "crop_and_fit", "crop_face",
+__all__ = ["CropPolicy", "DriverTracker", "Face", "FacePipeline", "FitPolicy", "Tracked", "crop_and_fit", "crop_face",
            "driver_fits", "face_box"]
 
 
@@ -186,49 +186,52 @@ class FacePipeline:
         return Detection(back.astype(np.float32), dets[0].blendshapes, dets[0].matrix)
 
 
-@dataclass
-class FitStream:
-    """Counts of :func:`driver_fits` after the stream: frames held or eased for want of a face."""
-
-    held: int = 0
-
-
 Fitter = Callable[[Detection, float], FaceFit]
 
 
-def driver_fits(tracked: Iterable[Tracked], fitter: Fitter, new_fitter: Callable[[], Fitter], reference: FaceFit,
-                blend: Callable[[FaceFit, FaceFit, float], FaceFit], fps: float,
-                counts: FitStream | None = None) -> Iterator[tuple[Tracked, FaceFit]]:
-    """(tracked frame, fit) per driver frame, with the module's policy for frames without a face.
+class FitPolicy:
+    """The module's policy for frames without an accepted face, one frame at a time (drive and live).
 
     ``fitter(detection, t)`` fits an accepted face (it may smooth over time); after a gap the stream
     continues with a fresh ``new_fitter()``, so no filter smooths across frames without a face.
     ``reference`` is the driver's reference fit; ``blend(a, b, w)`` interpolates fits; ``fps`` converts
-    the hold and ease times to frames.
+    the hold and ease times to frames. ``held`` counts the frames shown without a face of their own.
     """
-    counts = counts if counts is not None else FitStream()
-    fit_frame = fitter
-    hold, ease = HOLD_S * fps, max(EASE_S * fps, 1.0)
-    shown, last_good, t_lost, t_back, from_fit = reference, None, None, None, None
-    for item in tracked:
+
+    def __init__(self, fitter: Fitter, new_fitter: Callable[[], Fitter], reference: FaceFit,
+                 blend: Callable[[FaceFit, FaceFit, float], FaceFit], fps: float):
+        self.fit_frame, self.new_fitter, self.reference, self.blend = fitter, new_fitter, reference, blend
+        self.hold, self.ease = HOLD_S * fps, max(EASE_S * fps, 1.0)
+        self.shown, self.last_good, self.held = reference, None, 0
+        self._lost: float | None = None  # when the face went (frame units)
+        self._back: float | None = None  # when it came back, while easing in
+        self._from = reference  # the fit the current ease starts from
+
+    def __call__(self, item: Tracked) -> FaceFit:
         if item.detection is not None:
-            if t_lost is not None and last_good is not None:  # the face is back: ease from what was shown
-                fit_frame, t_back, from_fit = new_fitter(), item.t, shown
-            t_lost = None
-            live = fit_frame(item.detection, item.t)
-            w = 1.0 if t_back is None else _smoothstep((item.t - t_back) / ease)
-            shown = blend(from_fit, live, w) if w < 1.0 else live
-            if w >= 1.0:
-                t_back = None
-            last_good = live
+            if self._lost is not None and self.last_good is not None:  # back: ease from what was shown
+                self.fit_frame, self._back, self._from = self.new_fitter(), item.t, self.shown
+            self._lost = None
+            live = self.fit_frame(item.detection, item.t)
+            w = 1.0 if self._back is None else _smoothstep((item.t - self._back) / self.ease)
+            self.shown = self.blend(self._from, live, w) if w < 1.0 else live
+            self._back = None if w >= 1.0 else self._back
+            self.last_good = live
         else:
-            counts.held += 1
-            if t_lost is None:
-                t_lost, t_back = item.t, None
-                from_fit = shown if last_good is not None else reference
-            gone = item.t - t_lost
-            shown = from_fit if gone < hold else blend(from_fit, reference, _smoothstep((gone - hold) / ease))
-        yield item, shown
+            self.held += 1
+            if self._lost is None:
+                self._lost, self._back = item.t, None
+                self._from = self.shown if self.last_good is not None else self.reference
+            gone = item.t - self._lost
+            self.shown = self._from if gone < self.hold else \
+                self.blend(self._from, self.reference, _smoothstep((gone - self.hold) / self.ease))
+        return self.shown
+
+
+def driver_fits(tracked: Iterable[Tracked], policy: FitPolicy) -> Iterator[tuple[Tracked, FaceFit]]:
+    """(tracked frame, fit) per driver frame under ``policy``."""
+    for item in tracked:
+        yield item, policy(item)
 
 
 def _normalised(lm68: np.ndarray) -> np.ndarray:

@@ -137,6 +137,7 @@ class VideoReader:
     def __init__(self, path: str | Path, loops: int = 1):
         self.info = probe_video(path)
         self.loops = loops
+        self.incomplete: str | None = None  # after a pass: why it ended early (a truncated file), else None
 
     def __iter__(self) -> Iterator[np.ndarray]:
         for frame in self.timed():
@@ -154,7 +155,7 @@ class VideoReader:
                 s = c.streams.video[0]
                 s.thread_type = "AUTO"
                 start = s.start_time or 0
-                last = -1.0
+                last, first_index, indexed = -1.0, index, s.frames
                 try:
                     for frame in c.decode(s):
                         t = float((frame.pts - start) * s.time_base) if frame.pts is not None else last + 1 / self.info.fps
@@ -166,6 +167,10 @@ class VideoReader:
                 except av.FFmpegError as exc:
                     raise BadInputError(f"{self.info.path}: decoding failed after {index} frame(s) "
                                         f"({_av_reason(exc)})") from None
+                # The index lists many more frames than the file holds (edit lists and dropped samples
+                # account for a few): the file was cut off.
+                if indexed and index - first_index < 0.9 * indexed - 1:
+                    self.incomplete = f"the file ends after {index - first_index} of its {indexed} frames (truncated)"
 
 
 class VideoWriter:
@@ -255,6 +260,12 @@ class VideoWriter:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+def even_frame(frame: np.ndarray) -> np.ndarray:
+    """Pad by one replicated row/column where needed: H.264 (yuv420p) needs even sizes."""
+    h, w = frame.shape[:2]
+    return np.pad(frame, ((0, h % 2), (0, w % 2), (0, 0)), mode="edge") if h % 2 or w % 2 else frame
 
 
 def mux_audio(video: Path, audio_source: Path, duration: float) -> None:

@@ -1,0 +1,104 @@
+"""What drive and live share before the first frame: the checkpoint, the working size and face model,
+the source faces (cropped and fitted) and the engine that animates them."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from reenact.engines import EveryFace, GeneratorEngine, GeometricWarp, Source
+from reenact.errors import BadInputError
+from reenact.face.pipeline import FacePipeline, crop_face
+
+FACE_MODELS = ("mediapipe", "flame")
+
+
+def prepare_sources(path: Path, image: np.ndarray, faces: FacePipeline, size: int, face_index: int | str | None,
+                    geometry) -> list[Source]:
+    """The source face chosen by ``face_index`` (``reenact faces`` numbering), or every face for "all",
+    each cropped and fitted."""
+    if face_index == "all":
+        chosen = faces.faces(image)
+        if not chosen:
+            chosen = [faces.select(image, 0, path)]  # raises the no-face error
+    else:
+        chosen = [faces.select(image, face_index, path)]
+    out = []
+    for face in chosen:
+        crop, affine = crop_face(image, face.detection, size)
+        out.append(Source(image, crop, affine, geometry.fit_source(face.detection, affine), face.detection))
+    return out
+
+
+def load_checkpoint(path: str | None) -> dict | None:
+    """The reenact checkpoint at ``path``, or None."""
+    if path is None:
+        return None
+    from reenact.models import checkpoint
+
+    return checkpoint.load(path)
+
+
+def resolve_size_and_face_model(opts, ckpt: dict | None, notify):
+    """--size defaults to the checkpoint's image size (else 256); --face-model to the backend of the
+    checkpoint's topology: FLAME for a FLAME-trained checkpoint when it needs it or its files are found.
+    ``opts`` is a dataclass with size, face_model, checkpoint, flame_dir and weights_dir; a copy is returned."""
+    size, face_model = opts.size, opts.face_model
+    if ckpt is not None:
+        trained = ckpt["model"]["image_size"]
+        if size not in (None, trained):
+            raise BadInputError(f"{opts.checkpoint}: this checkpoint works at {trained}x{trained}; use --size {trained}")
+        size = trained
+        if face_model is None and str(ckpt.get("topology", "")).startswith("flame"):
+            from reenact.face.flame_backend import flame_files_found
+
+            if ckpt["model"]["guidance"] != "geom_disp" or flame_files_found(opts.flame_dir, opts.weights_dir):
+                face_model = "flame"
+                notify("the checkpoint was trained on FLAME geometry: using --face-model flame")
+    size = size or 256
+    if ckpt is None and size not in (256, 512):
+        raise BadInputError(f"--size {size}: expected 256 or 512")
+    face_model = face_model or "mediapipe"
+    if face_model not in FACE_MODELS:
+        raise BadInputError(f"--face-model {face_model}: available: {', '.join(FACE_MODELS)}")
+    return dataclasses.replace(opts, size=size, face_model=face_model)
+
+
+def warm_up(engine, sources: list[Source]) -> None:
+    """One untimed call, so the first real frame does not pay torch's first-call costs (seconds on a CPU)."""
+    fits = [[src.fit] for src in sources]
+    engine(fits) if len(sources) > 1 else engine(fits[0])
+
+
+def make_engine(sources: list[Source], device: torch.device, paste_back: bool, ckpt: dict | None,
+                checkpoint_path: str | None, notify: Callable[[str], None]) -> object:
+    """The generator of ``ckpt``, or the geometric warp when there is no checkpoint (said once); with
+    several source faces, one engine per face composited by :class:`EveryFace`."""
+    if ckpt is None:
+        engines = [GeometricWarp(src, device, paste_back) for src in sources]
+        notify(f"No --checkpoint given: using the {engines[0].name} (rendered 3D displacement, no network).")
+    else:
+        engines = [GeneratorEngine(src, device, paste_back, ckpt, checkpoint_path) for src in sources]
+    engine = engines[0] if len(engines) == 1 else EveryFace(engines)
+    if getattr(engine, "warning", None):
+        notify(engine.warning)
+    return engine
+
+
+@contextlib.contextmanager
+def cpu_threads_beside_tracker(device: torch.device):
+    """On CPU, leave half the cores to the MediaPipe tracking thread (drive's prefetch thread, live's capture):
+    oversubscribing 2 cores costs drive a quarter of its speed. Restores torch's setting after."""
+    before = torch.get_num_threads()
+    if device.type == "cpu":
+        torch.set_num_threads(max(1, (os.cpu_count() or 2) // 2))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

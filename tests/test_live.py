@@ -1,0 +1,159 @@
+"""`reenact live` with video files as cameras: recording, stats, faults, SIGINT, a virtual camera with a fake
+backend (no v4l2loopback device exists here) and a real window under Xvfb."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import types
+
+import numpy as np
+import pytest
+
+from conftest import ROOT, read_frames, run_cli
+from media import ffmpeg, mean_abs
+from reenact.errors import BadInputError
+from reenact.io import probe_video, read_image
+
+pytestmark = pytest.mark.slow
+SOURCE = ROOT / "examples" / "source.png"
+
+
+def test_file_camera_records_what_it_shows_and_reports_latency(testdata, tmp_path):
+    res = run_cli("live", SOURCE, "--camera", testdata / "videos" / "lp_d11.mp4", "--record", tmp_path / "out.mp4",
+                  "--no-window", "--stats", tmp_path / "s.json")
+    assert res.returncode == 0, res.stderr
+    stats = json.loads((tmp_path / "s.json").read_text())
+    frames = read_frames(tmp_path / "out.mp4")
+    info = probe_video(tmp_path / "out.mp4")
+    print(f"live, file camera: {stats['frames_shown']} shown, {stats['frames_dropped']} dropped, {stats['fps']} fps, "
+          f"latency {stats['latency_ms']}; recording {len(frames)} frames over {info.duration:.2f} s")
+    assert len(frames) >= 0.9 * 225 and stats["frames_shown"] == len(frames)
+    assert stats["latency_ms"]["p95"] is not None and 0 < stats["latency_ms"]["p50"] <= stats["latency_ms"]["max"]
+    assert abs(info.duration - 9.0) < 0.5, "frames at their real capture times: the clip's own length"
+    assert "latency p50" in res.stderr and "look at the camera with a neutral face" in res.stderr
+
+
+def test_a_stream_without_a_face_shows_the_source_still(testdata, tmp_path):
+    res = run_cli("live", SOURCE, "--camera", testdata / "videos" / "no_face.mp4", "--record", tmp_path / "o.mp4",
+                  "--no-window", "--stats", tmp_path / "s.json")
+    assert res.returncode == 0, res.stderr
+    stats = json.loads((tmp_path / "s.json").read_text())
+    frames = read_frames(tmp_path / "o.mp4")
+    assert stats["frames_without_face"] == stats["frames_shown"] == len(frames) > 80
+    assert max(mean_abs(f, frames[0]) for f in frames) < 1.0, "the source, still"
+
+
+def test_a_truncated_camera_file_ends_with_one_line_and_a_playable_recording(testdata, tmp_path):
+    whole = tmp_path / "whole.mp4"
+    ffmpeg("-i", testdata / "videos" / "lp_d11.mp4", "-c", "copy", "-movflags", "+faststart", whole)
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size * 2 // 3])
+    res = run_cli("live", SOURCE, "--camera", cut, "--record", tmp_path / "o.mp4", "--no-window")
+    lost = [ln for ln in res.stderr.splitlines() if "frames (truncated)" in ln]
+    assert res.returncode == 1 and len(lost) == 1 and "recording so far is kept" in lost[0], res.stderr
+    assert 50 < len(read_frames(tmp_path / "o.mp4")) < 225
+
+
+def test_sigint_stops_with_exit_0_and_a_playable_recording(testdata, tmp_path):
+    out = tmp_path / "o.mp4"
+    proc = subprocess.Popen([sys.executable, "-m", "reenact", "live", str(SOURCE), "--camera",
+                             str(testdata / "videos" / "lp_d11.mp4"), "--record", str(out), "--no-window"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 60
+    while time.time() < deadline and not list(tmp_path.glob(".o.*partial.mp4")):
+        time.sleep(0.1)
+    time.sleep(2.5)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0 and "stopped (Ctrl-C)" in err, err
+    frames = read_frames(out)
+    assert 20 < len(frames) < 225
+
+
+def test_no_camera_is_one_line_and_exit_1(tmp_path):
+    for camera in ("7", str(tmp_path / "missing.mp4")):
+        res = run_cli("live", SOURCE, "--camera", camera, "--no-window")
+        lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
+        assert res.returncode == 1 and len(lines) == 1 and lines[0].startswith("error: --camera"), res.stderr
+
+
+class _FakeCamera:
+    """pyvirtualcam.Camera at its boundary: records what it is sent."""
+
+    made: list = []
+
+    def __init__(self, width, height, fps, fmt=None, **kw):
+        self.size, self.fps, self.frames, self.closed = (width, height), fps, [], False
+        _FakeCamera.made.append(self)
+
+    def send(self, frame):
+        assert frame.shape == (self.size[1], self.size[0], 3) and frame.dtype == np.uint8
+        self.frames.append(frame.copy())
+
+    def close(self):
+        self.closed = True
+
+
+def test_virtual_camera_gets_every_shown_frame_through_pyvirtualcams_interface(testdata, monkeypatch):
+    from reenact.live import LiveOptions, live
+
+    fake = types.SimpleNamespace(Camera=_FakeCamera, PixelFormat=types.SimpleNamespace(RGB="RGB"))
+    monkeypatch.setitem(sys.modules, "pyvirtualcam", fake)
+    _FakeCamera.made.clear()
+    stats = live(SOURCE, LiveOptions(camera=str(testdata / "videos" / "single_face.mp4"), window=False, virtual_cam=True))
+    cam = _FakeCamera.made[0]
+    assert cam.closed and len(cam.frames) == stats.frames_shown >= 65 and cam.size == (256, 256) and cam.fps == 30
+    assert np.std(cam.frames[40]) > 20
+
+
+def test_virtual_camera_without_pyvirtualcam_or_a_backend_is_one_clear_error(testdata, monkeypatch):
+    from reenact.live import LiveOptions, live
+
+    monkeypatch.setitem(sys.modules, "pyvirtualcam", None)  # not installed
+    opts = LiveOptions(camera=str(testdata / "videos" / "single_face.mp4"), window=False, virtual_cam=True)
+    with pytest.raises(BadInputError, match="needs pyvirtualcam"):
+        live(SOURCE, opts)
+
+    def no_backend(**kw):
+        raise RuntimeError("'v4l2loopback' module is not loaded\nmore")
+
+    monkeypatch.setitem(sys.modules, "pyvirtualcam", types.SimpleNamespace(
+        Camera=no_backend, PixelFormat=types.SimpleNamespace(RGB="RGB")))
+    with pytest.raises(BadInputError, match="modprobe v4l2loopback"):
+        live(SOURCE, opts)
+
+
+def test_window_under_xvfb_shows_frames(testdata, tmp_path):
+    if shutil.which("Xvfb") is None:
+        pytest.skip("Xvfb is not installed (Debian package xvfb); .ci/run installs it where it can")
+    display = f":{90 + os.getpid() % 9}"
+    xvfb = subprocess.Popen(["Xvfb", display, "-screen", "0", "800x600x24", "-nolisten", "tcp"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        time.sleep(1.0)
+        env = dict(os.environ, DISPLAY=display, QT_QPA_PLATFORM="xcb")
+        proc = subprocess.Popen([sys.executable, "-m", "reenact", "live", str(SOURCE), "--camera",
+                                 str(testdata / "videos" / "lp_d11.mp4"), "--window"],
+                                env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        shot, window = tmp_path / "window.png", np.zeros((1, 1, 3))
+        deadline = time.time() + 20
+        while time.time() < deadline and window.std() <= 25 and proc.poll() is None:
+            time.sleep(1.0)  # the models load, then frames play: look until the window shows them
+            ffmpeg("-f", "x11grab", "-video_size", "800x600", "-i", display, "-frames:v", "1", shot)
+            image = read_image(shot)
+            window = image[:512, :512]
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode == 0, err
+        shutil.copy(shot, ROOT / "out" / "live_window.png") if (ROOT / "out").is_dir() else None
+        print(f"screenshot: mean {image.mean():.1f}, window region std {window.std():.1f}")
+        assert window.std() > 25, "the window shows an animated face, not a blank screen"
+    finally:
+        xvfb.terminate()
+        xvfb.wait(timeout=10)
