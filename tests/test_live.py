@@ -148,12 +148,27 @@ def test_window_under_xvfb_shows_frames(testdata, tmp_path):
             ffmpeg("-f", "x11grab", "-video_size", "800x600", "-i", display, "-frames:v", "1", shot)
             image = read_image(shot)
             window = image[:512, :512]
-        proc.send_signal(signal.SIGINT)
+        if shutil.which("xdotool"):  # press r, then q, in the window, as a person would
+            for key in ("r", "q"):
+                subprocess.run(["xdotool", "search", "--name", "reenact live", "windowfocus", "--sync", "key", key],
+                               env=env, capture_output=True, timeout=20)
+                time.sleep(1.0)
+            ending = "stopped (q or window closed)"
+        else:
+            proc.send_signal(signal.SIGINT)
+            ending = "stopped (Ctrl-C)"
         _, err = proc.communicate(timeout=60)
-        assert proc.returncode == 0, err
+        assert proc.returncode == 0 and ending in err, err
+        assert "new reference" in err or not shutil.which("xdotool"), err
         shutil.copy(shot, ROOT / "out" / "live_window.png") if (ROOT / "out").is_dir() else None
         print(f"screenshot: mean {image.mean():.1f}, window region std {window.std():.1f}")
         assert window.std() > 25, "the window shows an animated face, not a blank screen"
     finally:
         xvfb.terminate()
         xvfb.wait(timeout=10)
+
+
+def test_reference_delay_takes_a_new_reference(testdata, tmp_path):
+    res = run_cli("live", SOURCE, "--camera", testdata / "videos" / "single_face.mp4", "--no-window",
+                  "--reference-delay", "1", "--record", tmp_path / "o.mp4")
+    assert res.returncode == 0 and res.stderr.count("new reference: look at the camera") == 1, res.stderr

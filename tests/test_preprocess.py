@@ -130,16 +130,32 @@ def test_stored_landmarks_meet_the_foundation_bound(testdata, tmp_path):
     assert len(errors) == 5 and np.mean(errors) <= 0.06
 
 
-def test_an_unreadable_video_is_skipped_while_the_others_finish(testdata, tmp_path):
+def test_an_unreadable_video_fails_the_run_while_the_others_finish(testdata, tmp_path):
     folder = tmp_path / "in"
     folder.mkdir()
     shutil.copy(testdata / "videos" / "single_face.mp4", folder)
     (folder / "broken.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"garbage" * 100)
     root = tmp_path / "out"
-    res = _preprocess(folder, "--out", root, *ARGS)
+    res = run_cli("preprocess", folder, "--out", root, *ARGS)
+    assert res.returncode == 1, "a failed clip fails the run (a Slurm array task must show it)"
     assert _clips(root) == {"single_face": 40}
-    assert "broken" in res.stderr and "skipped" in res.stderr
-    assert json.loads((root / "skipped" / "broken.json").read_text())["reason"]
+    assert "failed: broken" in res.stderr and "1 failed" in res.stderr
+    assert not (root / "skipped" / "broken.json").exists(), "failures are retried by the next run, not recorded as skips"
+
+
+def test_exit_codes_only_failures_fail(testdata, tmp_path):
+    """Only an unreadable video: exit 1. FAN landmarks without FAN weights: exit 1. A clip skipped by
+    policy (no face) with a good one: exit 0."""
+    only_bad = tmp_path / "bad"
+    only_bad.mkdir()
+    (only_bad / "broken.mp4").write_bytes(b"not a video at all")
+    assert run_cli("preprocess", only_bad, "--out", tmp_path / "o1", *ARGS).returncode == 1
+    res = run_cli("preprocess", testdata / "videos" / "single_face.mp4", "--out", tmp_path / "o2", *ARGS,
+                  "--landmarks", "fan", env={"REENACT_WEIGHTS": str(tmp_path / "empty")})
+    assert res.returncode == 1 and "2DFAN4" in res.stderr, res.stderr[-2000:]
+    res = run_cli("preprocess", testdata / "videos" / "single_face.mp4", testdata / "videos" / "no_face.mp4",
+                  "--out", tmp_path / "o3", *ARGS)
+    assert res.returncode == 0 and "1 skipped" in res.stderr and "0 failed" in res.stderr, res.stderr[-2000:]
 
 
 def test_pairs_flip_mirrors_images_and_mesh_consistently(data):

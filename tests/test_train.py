@@ -212,3 +212,20 @@ def test_drive_loads_the_ema_generator_when_the_checkpoint_has_one():
     loaded = load_generator(ckpt, torch.device("cpu")).state_dict()
     assert all(torch.equal(loaded[k], v) for k, v in ema.state_dict().items())
     assert not all(torch.equal(loaded[k], v) for k, v in raw.state_dict().items())
+
+
+def test_ema_generator_copies_batchnorm_statistics_and_spectral_norm_vectors(data, tmp_path):
+    """stylegan3's EMA: parameters are averaged, buffers copied. After one step the EMA generator's
+    BatchNorm running statistics (and spectral-norm u/v vectors) equal G's, and differ from their
+    initial values."""
+    run = tmp_path / "ema"
+    _train(data, run, "train.ema=0.999", "train.steps=1", "train.checkpoint_every=1")
+    ckpt = torch.load(sorted((run / "checkpoints").glob("*.pt"))[-1], weights_only=True, map_location="cpu")
+    gen, ema = ckpt["generator"], ckpt["generator_ema"]
+    stats = [k for k in gen if k.endswith(("running_mean", "running_var"))]
+    vectors = [k for k in gen if k.endswith(("_u", "_v", "weight_u", "weight_v"))]
+    assert stats, "the tiny generator has BatchNorm layers"
+    for k in stats + vectors:
+        assert torch.equal(ema[k], gen[k]), k
+    moved = [k for k in stats if k.endswith("running_mean") and gen[k].abs().sum() > 0]
+    assert moved, "the statistics moved from their initial zeros, so the comparison means something"

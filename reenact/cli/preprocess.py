@@ -72,6 +72,8 @@ def preprocess_command(
     for r in summary.results:
         if r.status in ("skipped", "failed"):
             console.print(f"  {r.status}: {r.clip_id}: {r.reason}", soft_wrap=True)
+    if summary.count("failed"):  # a job array must see a failed task fail; skipped clips are policy
+        raise typer.Exit(1)
 
 
 def _shard(text: str) -> tuple[int, int]:

@@ -160,7 +160,10 @@ def _process_star(args) -> ClipResult:
 
 
 def process_clip(job: ClipJob, root: Path, opts: PreprocessOptions) -> ClipResult:
-    """Build one clip in a temp directory and rename it into place; never raises for a bad clip."""
+    """Build one clip in a temp directory and rename it into place; never raises for a bad clip.
+
+    A clip is *skipped* by policy (too few frames with a face) and *fails* when it cannot be processed: an
+    unreadable video, a missing model file, or a crash. Failures make the run's exit code non-zero."""
     t0 = time.perf_counter()
     tmp = root / "clips" / f".tmp-{socket.gethostname()}-{os.getpid()}-{job.clip_id.replace('/', '__')}"
     shutil.rmtree(tmp, ignore_errors=True)
@@ -173,10 +176,11 @@ def process_clip(job: ClipJob, root: Path, opts: PreprocessOptions) -> ClipResul
         final.parent.mkdir(parents=True, exist_ok=True)
         os.rename(tmp, final)
         return ClipResult(job.clip_id, "done", frames=n, seconds=time.perf_counter() - t0)
-    except BadInputError as exc:
-        return ClipResult(job.clip_id, "skipped", str(exc), seconds=time.perf_counter() - t0)
-    except ReenactError as exc:
+    except ReenactError as exc:  # unreadable video, missing weights, ...
         return ClipResult(job.clip_id, "failed", str(exc), seconds=time.perf_counter() - t0)
+    except Exception as exc:  # a crash on one clip: counted as failed, and the other clips go on
+        return ClipResult(job.clip_id, "failed", f"crashed ({exc.__class__.__name__}: {exc})",
+                          seconds=time.perf_counter() - t0)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -141,10 +141,12 @@ def _update(total: torch.Tensor, net: torch.nn.Module, opt: torch.optim.Optimize
 def _after_step(parts: Parts, terms: dict, batch: dict, log, evals: dict, run: Path) -> None:
     """EMA update, then the periodic metrics line, sample grid and held-out validation."""
     cfg, step = parts.cfg.train, parts.step
-    if parts.ema is not None:
+    if parts.ema is not None:  # as stylegan3: parameters averaged, buffers (BN statistics, spectral-norm u, v) copied
         with torch.no_grad():
             for e, p in zip(parts.ema.parameters(), parts.gen.parameters()):
                 e.lerp_(p, 1.0 - cfg.ema)
+            for e, b in zip(parts.ema.buffers(), parts.gen.buffers()):
+                e.copy_(b)
     if step % cfg.log_every == 0 or step == 1:
         log.write(step=step, **{k: v.item() for k, v in terms.items()}, nan_skipped=parts.nan_skipped)
     if parts.dist.main and step % cfg.sample_every == 0:
