@@ -103,3 +103,29 @@ def test_one_g_and_d_step_update_every_parameter(gan_mode, warp_levels):
     frozen_d = [k for k, v in disc.named_parameters() if torch.equal(v, before_d[k])]
     expected_d = [] if gan_mode == "ls" else [f"discs.x{s}.logits.bias" for s in cfg.discriminator.scales]
     assert not frozen_g and frozen_d == expected_d, (frozen_g, frozen_d)
+
+
+def test_real_image_vgg_features_are_computed_once_per_g_step():
+    """perceptual and warp_perceptual compare two images against the same target: its VGG pyramid is
+    computed once (2 scales in the tiny config: 2 real + 4 fake VGG passes, not 4 + 4), and the loss is
+    the same as computing it twice."""
+    import torchvision
+
+    from reenact.losses.perceptual import PerceptualLoss
+
+    torch.manual_seed(0)
+    cfg = load_config(ROOT / "configs" / "tiny.yaml")
+    gen, disc, objective = build_all(cfg, vgg=torchvision.models.vgg19())
+    n = cfg.model.image_size
+    img_s, target = torch.rand(2, 3, n, n), torch.rand(2, 3, n, n)
+    out = gen(img_s, torch.randn(2, 2, n, n) * 0.05)
+    calls = []
+    handle = objective.perceptual.vgg.register_forward_hook(lambda m, inp, o: calls.append(inp[0].requires_grad))
+    try:
+        _, terms = objective.generator(out, img_s, target, disc)
+    finally:
+        handle.remove()
+    scales = len(cfg.loss.perceptual_scales)
+    assert calls.count(False) == scales and calls.count(True) == 2 * scales, calls
+    twice = PerceptualLoss.forward(objective.perceptual, out.out_img, target)  # real features recomputed
+    assert torch.allclose(terms["perceptual"], twice.detach())

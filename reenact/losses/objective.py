@@ -63,8 +63,9 @@ class Objective(nn.Module):
         terms: dict[str, torch.Tensor] = {}
         if self._on("pix"):
             terms["pix"] = F.l1_loss(out.out_img, target)
+        shared = self._perceptual_targets(target)  # real-image VGG features: once per step
         if self._on("perceptual"):
-            terms["perceptual"] = self.perceptual(out.out_img, target)
+            terms["perceptual"] = self._perceptual(out.out_img, target, shared)
         if self._on("gan", "feat_match", "warp_feat_match"):
             _, real_feats = _split(disc(target))
         for prefix, img in (("", out.out_img), ("warp_", out.warp_img_s)):
@@ -75,13 +76,21 @@ class Objective(nn.Module):
                 if self._on(prefix + "feat_match"):
                     terms[prefix + "feat_match"] = feature_matching(real_feats, feats)
         if self._on("warp_perceptual"):
-            terms["warp_perceptual"] = self._warp_perceptual(out, img_s, target)
+            terms["warp_perceptual"] = self._warp_perceptual(out, img_s, target, shared)
         total = sum(self.weights[k] * v for k, v in terms.items())
         return total, {k: v.detach() for k, v in terms.items()}
 
-    def _warp_perceptual(self, out: PWMOutput, img_s: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    def _perceptual(self, fake: torch.Tensor, target: torch.Tensor, shared) -> torch.Tensor:
+        return self.perceptual(fake, target) if shared is None else self.perceptual(fake, target, targets=shared)
+
+    def _perceptual_targets(self, target: torch.Tensor):
+        """The target's pyramid features when two terms compare against it with the same loss, else None."""
+        both = self._on("perceptual") and self._on("warp_perceptual") and self.warp_levels == "final"
+        return self.perceptual.targets(target) if both and hasattr(self.perceptual, "targets") else None
+
+    def _warp_perceptual(self, out: PWMOutput, img_s: torch.Tensor, target: torch.Tensor, shared=None) -> torch.Tensor:
         if self.warp_levels == "final":
-            return self.perceptual(out.warp_img_s, target)
+            return self._perceptual(out.warp_img_s, target, shared)
         total = img_s.new_zeros(())
         for flow in out.flows.values():
             size = flow.shape[-2:]

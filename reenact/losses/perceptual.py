@@ -95,9 +95,18 @@ class PerceptualLoss(nn.Module):
         self.vgg = VGGFeatures(vgg, layers)
         self.down = nn.ModuleDict({f"x{s}": AntiAliasDownsample(3, s) for s in scales})
 
-    def forward(self, fake: torch.Tensor, real: torch.Tensor) -> torch.Tensor:
+    @torch.no_grad()
+    def targets(self, real: torch.Tensor) -> list[dict[str, torch.Tensor]]:
+        """The real image's VGG activations per pyramid scale: computed once per step and shared by every
+        term compared against the same image (the output's and the warped source's perceptual terms)."""
+        return [self.vgg(down(real)) for down in self.down.values()]
+
+    def forward(self, fake: torch.Tensor, real: torch.Tensor | None = None,
+                targets: list[dict[str, torch.Tensor]] | None = None) -> torch.Tensor:
+        """Σ_scales Σ_layers mean |φ(fake) − φ(real)|; ``targets`` (from :meth:`targets`) replaces ``real``."""
+        targets = self.targets(real) if targets is None else targets
         total = fake.new_zeros(())
-        for down in self.down.values():
-            f, r = self.vgg(down(fake)), self.vgg(down(real.detach()))
+        for down, r in zip(self.down.values(), targets):
+            f = self.vgg(down(fake))
             total = total + sum((f[k] - r[k]).abs().mean() for k in f)
         return total
