@@ -99,13 +99,17 @@ def test_sigkill_mid_clip_then_rerun_leaves_no_partial_clip(testdata, tmp_path):
     _check_complete(root)
 
 
-def test_two_shards_make_the_full_set(data, testdata, tmp_path):
+def test_two_shards_then_finalize_make_the_full_set(data, testdata, tmp_path):
     full, _ = data
     root = tmp_path / "sharded"
-    _preprocess(testdata / "videos", "--out", root, "--shard", "0/2", *ARGS)
-    first = _clips(root)
+    res = _preprocess(testdata / "videos", "--out", root, "--shard", "0/2", *ARGS)
+    assert "--finalize" in res.stderr and not (root / "manifest.json").exists(), "a shard writes only its part"
+    early = run_cli("preprocess", "--finalize", root)
+    assert early.returncode == 1 and "missing 1/2" in early.stderr, early.stderr
     _preprocess(testdata / "videos", "--out", root, "--shard", "1/2", "--workers", "2", *ARGS)
-    assert 0 < len(first) < 4 and _clips(root) == _clips(full)
+    res = run_cli("preprocess", "--finalize", root)
+    assert res.returncode == 0 and "manifest lists 4 clip(s)" in res.stderr, res.stderr
+    assert _clips(root) == _clips(full) and len(list((root / "parts").glob("*.json"))) == 2
     _check_complete(root)
 
 
@@ -200,7 +204,8 @@ def test_list_files_and_identity_rules(tmp_path):
     assert {j.clip_id: j.identity for j in jobs} == {"id001/vidA/00001": "id001",  # relative to the list file
                                                      f"{tmp_path.name}/frames/talk": tmp_path.name}
     assert [j.clip_id for j in discover([tmp_path / "vox"], "parent")] == ["vidA/00001", "vidA/00002"]
-    assert [j.clip_id for j in discover([tmp_path / "vox"], "none", shard=(1, 2))] == ["00002"]
+    halves = [[j.clip_id for j in discover([tmp_path / "vox"], "none", shard=(i, 2))] for i in (0, 1)]
+    assert sorted(halves[0] + halves[1]) == ["00001", "00002"], "shards are disjoint and cover the set"
 
 
 def test_flame_geometry_is_stored_with_face_model_flame(testdata, tmp_path):

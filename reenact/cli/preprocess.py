@@ -25,8 +25,9 @@ class ImageFormat(str, Enum):
 
 
 def preprocess_command(
-    inputs: list[Path] = typer.Argument(..., help="Video files, folders (searched recursively; a folder of images is one clip), or .txt files listing paths."),
-    out: Path = typer.Option(..., "--out", "-o", help="Dataset folder (created; re-runs skip finished clips)."),
+    inputs: list[Path] = typer.Argument(None, help="Video files, folders (searched recursively; a folder of images is one clip), or .txt/.lst files listing clips (used as listed: nothing is walked or stat-ed)."),
+    out: Path = typer.Option(None, "--out", "-o", help="Dataset folder (created; re-runs skip finished clips)."),
+    finalize: Path = typer.Option(None, "--finalize", metavar="DATA", help="Merge the manifest parts of every shard of DATA into its manifest (after a job array), then exit."),
     identity_from: IdentityFrom = typer.Option(IdentityFrom.parent, "--identity-from", help="Identity label: the clip's parent folder, grandparent (VoxCeleb id/video/clip.mp4), or none."),
     size: int = typer.Option(256, "--size", help="Crop resolution."),
     image_format: ImageFormat = typer.Option(ImageFormat.jpg, "--format", help="Frame files: jpg or png."),
@@ -48,7 +49,13 @@ def preprocess_command(
 
     from reenact.data.preprocess import PreprocessOptions, preprocess
 
+    if finalize is not None:
+        with user_errors():
+            _finalize(finalize, test_fraction, split_csv)
+        return
     with user_errors():
+        if not inputs or out is None:
+            raise BadInputError("give INPUTS... and --out DATA (or --finalize DATA after sharded runs)")
         opts = PreprocessOptions(
             size=size, image_format=image_format.value, jpeg_quality=jpeg_quality, identity_from=identity_from.value,
             min_frames=min_frames, max_frames=max_frames, test_fraction=test_fraction,
@@ -65,15 +72,27 @@ def preprocess_command(
                     bar.console.print(f"[yellow]{result.status}[/] {result.clip_id}: {result.reason}", soft_wrap=True)
 
             summary = preprocess(inputs, out, opts, progress)
+    listed = (f"manifest lists {len(summary.manifest['clips'])} clip(s) of {summary.manifest['identities']} "
+              f"identit(y/ies)") if summary.manifest else \
+        f"shard {opts.shard[0]}/{opts.shard[1]} part written; after every shard: reenact preprocess --finalize {out}"
     console.print(f"{out}: {summary.count('done')} clip(s) done ({summary.frames} frames), "
                   f"{summary.count('exists')} already done, {summary.count('skipped')} skipped, "
-                  f"{summary.count('failed')} failed; manifest lists {len(summary.manifest['clips'])} clip(s) "
-                  f"of {summary.manifest['identities']} identit(y/ies)", soft_wrap=True)
+                  f"{summary.count('failed')} failed; {listed}", soft_wrap=True)
     for r in summary.results:
         if r.status in ("skipped", "failed"):
             console.print(f"  {r.status}: {r.clip_id}: {r.reason}", soft_wrap=True)
     if summary.count("failed"):  # a job array must see a failed task fail; skipped clips are policy
         raise typer.Exit(1)
+
+
+def _finalize(data: Path, test_fraction: float, split_csv: Path | None) -> None:
+    from reenact.data.preprocess import finalize
+
+    manifest = finalize(data, test_fraction, str(split_csv) if split_csv else None)
+    clips = manifest["clips"]
+    test = sum(c["split"] == "test" for c in clips)
+    console.print(f"{data}: manifest lists {len(clips)} clip(s) ({sum(c['frames'] for c in clips)} frames) of "
+                  f"{manifest['identities']} identit(y/ies); {len(clips) - test} train, {test} test", soft_wrap=True)
 
 
 def _shard(text: str) -> tuple[int, int]:

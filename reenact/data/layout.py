@@ -11,6 +11,8 @@
                                      expression; with FLAME: flame_shape, flame_expression, flame_pose,
                                      flame_cam, flame_vertices
       skipped/<clip id>.json         clips that were looked at and skipped, with the reason
+      parts/<run>-<i>of<n>.json      one per preprocess run and shard: its clips (id, identity, frames,
+                                     split); ``--finalize`` (or a run over the whole set) merges them
       topology.npz                   the mesh: name, triangles (F, 3), left/right vertex flip map (V,)
 
 A clip directory appears only complete: it is written under ``clips/.tmp-*`` and renamed into place.
@@ -78,8 +80,72 @@ def read_split_csv(path: str | Path) -> dict[str, str]:
     return {r["identity"]: r["split"] for r in rows}
 
 
+PARTS = "parts"
+_SETTINGS = ("size", "image_format", "face_model", "topology", "landmarks")
+
+
+def part_path(root: Path, run_key: str, shard: tuple[int, int]) -> Path:
+    """Where one run's shard lists its clips: ``parts/<run>-<i>of<n>.json``."""
+    return root / PARTS / f"{run_key}-{shard[0]:05d}of{shard[1]:05d}.json"
+
+
+def write_part(root: Path, run_key: str, shard: tuple[int, int], clips: list[dict], settings: dict) -> Path:
+    """This shard's clips (``id``, ``identity``, ``frames``, ``split``) and the data settings, atomically."""
+    path = part_path(root, run_key, shard)
+    if not path.parent.is_dir() and (root / MANIFEST).is_file():  # a dataset from before parts: keep its clips
+        old = json.loads((root / MANIFEST).read_text())
+        path.parent.mkdir(parents=True)
+        write_json(part_path(root, "legacy", (0, 1)), {"run": "legacy", "shard": [0, 1], "clips": old["clips"],
+                                                         "settings": {k: old[k] for k in _SETTINGS if k in old}})
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_json(path, {"run": run_key, "shard": list(shard), "settings": settings, "clips": clips})
+    return path
+
+
+def merge_parts(root: Path, test_fraction: float = 0.1, splits: dict[str, str] | None = None,
+                require_complete: bool = True) -> dict:
+    """Merge every ``parts/*.json`` into ``manifest.json`` (atomically) without looking at ``clips/``.
+
+    Each run must have all its shards; a missing one is a DataError naming it (``require_complete``).
+    ``splits`` (identity -> train/test) overrides the splits the parts recorded. A dataset written by an
+    older reenact (no parts) is scanned once, as before.
+    """
+    paths = sorted((root / PARTS).glob("*.json")) if (root / PARTS).is_dir() else []
+    if not paths:
+        return write_manifest(root, test_fraction, splits)
+    runs: dict[str, dict[int, set]] = {}  # run -> shard count -> shard indices present
+    clips: dict[str, dict] = {}
+    settings: dict = {}
+    for path in paths:
+        part = json.loads(path.read_text())
+        i, n = part["shard"]
+        runs.setdefault(part["run"], {}).setdefault(n, set()).add(i)
+        settings = part["settings"] or settings
+        for c in part["clips"]:
+            clips[c["id"]] = c
+    if require_complete:
+        for run, by_count in runs.items():
+            if any(len(present) == n for n, present in by_count.items()):
+                continue  # one complete set of shards for this run's inputs
+            n, present = max(by_count.items(), key=lambda kv: len(kv[1]))
+            missing = sorted(set(range(n)) - present)
+            raise DataError(f"{root}: run {run} has {len(present)} of its {n} shard parts; missing "
+                            f"{', '.join(f'{i}/{n}' for i in missing[:10])}{' ...' if len(missing) > 10 else ''}"
+                            f" (run those shards, then --finalize again)")
+    rows = []
+    for cid in sorted(clips):
+        c = clips[cid]
+        split = (splits or {}).get(c["identity"]) or c.get("split") or split_of(c["identity"], test_fraction)
+        rows.append({"id": cid, "identity": c["identity"], "frames": c["frames"], "split": split})
+    manifest = {"format": FORMAT, "version": VERSION, **settings, "test_fraction": test_fraction,
+                "identities": len({c["identity"] for c in rows}), "clips": rows}
+    write_json(root / MANIFEST, manifest)
+    return manifest
+
+
 def write_manifest(root: Path, test_fraction: float = 0.1, splits: dict[str, str] | None = None) -> dict:
-    """Scan the finished clips and write ``manifest.json`` (atomically); return it."""
+    """Scan the finished clips and write ``manifest.json`` (atomically); return it. Only for datasets
+    without manifest parts (written before 0.2); :func:`merge_parts` does not scan."""
     clips, settings = [], {}
     for meta_path in sorted((root / "clips").rglob("meta.json")):
         if any(p.startswith(".tmp-") for p in meta_path.relative_to(root / "clips").parts):
@@ -88,7 +154,7 @@ def write_manifest(root: Path, test_fraction: float = 0.1, splits: dict[str, str
         ident = meta["identity"]
         split = (splits or {}).get(ident) or split_of(ident, test_fraction)
         clips.append({"id": meta["id"], "identity": ident, "frames": meta["frames"], "split": split})
-        settings = {k: meta[k] for k in ("size", "image_format", "face_model", "topology", "landmarks")}
+        settings = {k: meta[k] for k in _SETTINGS}
     manifest = {"format": FORMAT, "version": VERSION, **settings, "test_fraction": test_fraction,
                 "identities": len({c["identity"] for c in clips}), "clips": clips}
     write_json(root / MANIFEST, manifest)

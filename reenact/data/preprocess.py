@@ -10,7 +10,9 @@ skips finished clips and clips already skipped (their reason is kept in ``skippe
 
 from __future__ import annotations
 
+import hashlib
 import itertools
+import json
 import os
 import shutil
 import socket
@@ -85,7 +87,9 @@ def validate(opts: PreprocessOptions) -> None:
 
 def preprocess(inputs: list[str | Path], out: str | Path, opts: PreprocessOptions,
                progress: Callable[[ClipResult, int, int], None] | None = None) -> Summary:
-    """Preprocess every clip of this shard into ``out``; then rewrite the manifest from all finished clips."""
+    """Preprocess every clip of this shard into ``out`` and write the shard's manifest part. A run over the
+    whole set (shard 0/1) then merges every part into ``manifest.json``; sharded runs leave that to
+    :func:`finalize` (``reenact preprocess --finalize DATA``), so no shard scans the output tree."""
     validate(opts)
     root = Path(out)
     splits = layout.read_split_csv(opts.split_csv) if opts.split_csv else None
@@ -97,8 +101,6 @@ def preprocess(inputs: list[str | Path], out: str | Path, opts: PreprocessOption
         if layout.is_done(root, job.clip_id):
             summary.results.append(ClipResult(job.clip_id, "exists"))
         elif layout.skip_marker(root, job.clip_id).is_file() and not opts.retry_skipped:
-            import json
-
             reason = json.loads(layout.skip_marker(root, job.clip_id).read_text())["reason"]
             summary.results.append(ClipResult(job.clip_id, "skipped", f"{reason} (recorded earlier)"))
         else:
@@ -113,8 +115,38 @@ def preprocess(inputs: list[str | Path], out: str | Path, opts: PreprocessOption
         report(result, len(summary.results), len(jobs))
     if summary.count("done") or summary.count("exists"):
         _write_topology(root, opts)
-    summary.manifest = layout.write_manifest(root, opts.test_fraction, splits)
+    _write_part(root, inputs, opts, splits, [r.clip_id for r in summary.results if r.status in ("done", "exists")],
+                {j.clip_id: j for j in jobs})
+    if opts.shard[1] == 1:
+        summary.manifest = layout.merge_parts(root, opts.test_fraction, splits)
     return summary
+
+
+def finalize(out: str | Path, test_fraction: float = 0.1, split_csv: str | None = None) -> dict:
+    """Merge the manifest parts of every run and shard into ``manifest.json``: the split, and totals."""
+    root = Path(out)
+    if not root.is_dir():
+        raise layout.DataError(f"{root}: data directory not found")
+    splits = layout.read_split_csv(split_csv) if split_csv else None
+    return layout.merge_parts(root, test_fraction, splits)
+
+
+def run_key(inputs: list[str | Path], identity_from: str) -> str:
+    """A short id of one preprocess invocation's inputs: its shards' parts share it."""
+    text = "\n".join(sorted(str(Path(i).resolve()) for i in inputs)) + f"\n{identity_from}"
+    return hashlib.sha1(text.encode()).hexdigest()[:12]
+
+
+def _write_part(root: Path, inputs, opts: PreprocessOptions, splits, clip_ids: list[str], jobs: dict) -> None:
+    """This shard's finished clips, read from their own meta.json files (O(this shard's clips))."""
+    clips, settings = [], {}
+    for cid in clip_ids:
+        meta = json.loads((layout.clip_dir(root, cid) / "meta.json").read_text())
+        ident = meta["identity"]
+        split = (splits or {}).get(ident) or layout.split_of(ident, opts.test_fraction)
+        clips.append({"id": cid, "identity": ident, "frames": meta["frames"], "split": split})
+        settings = {k: meta[k] for k in ("size", "image_format", "face_model", "topology", "landmarks")}
+    layout.write_part(root, run_key(inputs, opts.identity_from), opts.shard, clips, settings)
 
 
 def _write_topology(root: Path, opts: PreprocessOptions) -> None:
