@@ -139,3 +139,16 @@ def test_allow_unpaired_scores_fid_alone(testdata, tmp_path):
     assert m["metrics"]["fid"]["value"] > 0 and m["metrics"]["akd"]["value"] is None
     assert any("FID only" in n for n in m["notes"])
     assert np.isfinite(m["metrics"]["fid"]["value"])
+
+
+def test_a_face_crop_scored_against_full_frames_is_refused(driven, testdata, tmp_path):
+    """The same self-reenactment without --paste-back (the 256² crop) against the 640x360 clip: AKD would
+    compare landmarks rescaled across two framings (40 px instead of 1), so the score refuses in one line.
+    The --paste-back output of the same drive scores normally (test_same_identity_protocol_...)."""
+    crop = tmp_path / "crop" / "single_face.mp4"
+    res = run_cli("drive", driven / "frame0.png", testdata / "videos" / "single_face.mp4", "-o", crop, "--device", "cpu")
+    assert res.returncode == 0, res.stderr[-2000:]
+    res = run_cli("score", crop.parent, "--reference", testdata / "videos", "--device", "cpu", "--every", "4",
+                  "--metrics", "akd", "--cache-dir", tmp_path / "cache")
+    lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
+    assert res.returncode == 1 and len(lines) == 1 and "different framing" in lines[0] and "--paste-back" in lines[0], res.stderr

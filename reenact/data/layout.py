@@ -168,6 +168,8 @@ def read_manifest(root: str | Path) -> dict:
     if not root.is_dir():
         raise DataError(f"{root}: data directory not found")
     if not path.is_file():
+        if (root / PARTS).is_dir():
+            raise DataError(f"{root}: no {MANIFEST} yet: merge the shards' parts with `reenact preprocess --finalize {root}`")
         raise DataError(f"{root}: no {MANIFEST} (is this a `reenact preprocess` output folder?)")
     try:
         manifest = json.loads(path.read_text())

@@ -100,6 +100,18 @@ def check_counts(gen: Clip, n_gen: int, ref: Clip, n_ref: int, role: str) -> Non
                             "frames pair by index (use --allow-unpaired for FID alone)")
 
 
+def check_framing(gen: Clip, g_shape: tuple, ref: Clip, r_shape: tuple, role: str) -> None:
+    """Landmarks compare only within one framing. A 256² face crop scored against 640x360 full frames
+    would be rescaled onto them and give a meaningless AKD (40 px instead of 1), so frames whose aspect
+    ratios differ are refused; the same framing at another size (a 512² crop against 256²) is rescaled."""
+    (gh, gw), (rh, rw) = g_shape[:2], r_shape[:2]
+    if abs(gw / gh - rw / rh) > 0.02 * (rw / rh):
+        raise BadInputError(
+            f"{gen.name}: generated frames are {gw}x{gh} but the {role} frames are {rw}x{rh}: a different framing "
+            f"(a face crop against full frames?). Score `reenact drive --paste-back` output against full frames, "
+            f"or crops against crops of the same box")
+
+
 def iter_frames(clips: list[Clip], every: int = 1) -> Iterator[tuple[Clip, list[np.ndarray]]]:
     for clip in clips:
         yield clip, clip.frames()[::every]

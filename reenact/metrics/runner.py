@@ -11,7 +11,7 @@ from typing import Callable
 import numpy as np
 
 from reenact.devices import resolve_device
-from reenact.metrics.inputs import Clip, check_counts
+from reenact.metrics.inputs import Clip, check_counts, check_framing
 from reenact.metrics.report import MetricResult
 
 
@@ -99,6 +99,8 @@ class Runner:
                 sides.notes.append(f"{clip.name}: {len(frames)} vs {n_ref} frames; used for FID only")
                 return
             check_counts(clip, len(frames), partner[role], n_ref, role)
+            if role == "reference" and "akd" in opts.metrics:
+                check_framing(clip, frames[0].shape, partner[role], shape, role)
             _note_sizes(sides, clip, frames[0].shape, shape)
             comparison["frames"] = measured
         m_gen = self.measurer(frames)
