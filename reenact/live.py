@@ -148,9 +148,10 @@ def _loop(capture: Capture, faces: FacePipeline, geometry, engine, sources, stil
     outputs = Outputs(window, opts.virtual_cam, still.shape[1::-1], capture.fps, writer)
     latencies: list[float] = []
     ended, t_first, start = "end of the camera stream", None, time.perf_counter()
+    stream = tracker.track(capture.frames())
     try:
         with capture:
-            for item in tracker.track(capture.frames()):
+            for item in stream:
                 fit = motion(item)
                 if fit is None:
                     out = still
@@ -175,6 +176,7 @@ def _loop(capture: Capture, faces: FacePipeline, geometry, engine, sources, stil
         ended = f"camera lost: {exc}"
         notify(str(exc) + (f"; the recording so far is kept in {opts.record}" if opts.record else ""))
     finally:
+        stream.close()  # the tracker's landmarker closes now, not at interpreter exit
         outputs.close()
     lat = np.array(latencies) * 1e3
     pct = (lambda q: round(float(np.percentile(lat, q)), 1)) if len(lat) else (lambda q: None)
