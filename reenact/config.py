@@ -63,6 +63,9 @@ class TrainConfig:
     checkpoint_every: int = 1000
     keep_checkpoints: int = 3
     max_nan_steps: int = 10  # abort after this many non-finite steps in a row
+    channels_last: bool = False  # NHWC memory format for G, D and their image inputs (faster convolutions on GPUs)
+    compile: bool = False  # torch.compile G and D for the training step (checkpoints keep the plain modules)
+    cudnn_benchmark: bool = True  # let cuDNN pick convolution algorithms for the fixed training shapes (CUDA)
 
 
 @dataclass

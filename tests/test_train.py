@@ -229,3 +229,12 @@ def test_ema_generator_copies_batchnorm_statistics_and_spectral_norm_vectors(dat
         assert torch.equal(ema[k], gen[k]), k
     moved = [k for k in stats if k.endswith("running_mean") and gen[k].abs().sum() > 0]
     assert moved, "the statistics moved from their initial zeros, so the comparison means something"
+
+
+def test_channels_last_trains_and_checkpoints_keep_plain_keys(data, tmp_path):
+    run = tmp_path / "nhwc"
+    _train(data, run, "train.channels_last=true", "train.steps=3", "train.checkpoint_every=3")
+    ckpt = torch.load(sorted((run / "checkpoints").glob("*.pt"))[-1], weights_only=True, map_location="cpu")
+    assert not any(k.startswith("_orig_mod") for k in ckpt["generator"])
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert all(math.isfinite(r["g_total"]) for r in rows if "g_total" in r)

@@ -110,17 +110,19 @@ def _start(opts: TrainOptions, dist: distributed.Dist, notify):
 def _step(parts: Parts, batch: dict) -> dict | None:
     """One D step and one G step on ``batch``; the named loss terms, or None if any was not finite."""
     cfg, dev = parts.cfg, parts.dist.device
-    src, drv = batch["src"].to(dev, non_blocking=True), batch["drv"].to(dev, non_blocking=True)
+    fmt = parts.memory_format
+    src = batch["src"].to(dev, non_blocking=True).contiguous(memory_format=fmt)
+    drv = batch["drv"].to(dev, non_blocking=True).contiguous(memory_format=fmt)
     amp = torch.autocast(dev.type, dtype=torch.bfloat16) if cfg.train.amp and dev.type == "cuda" else contextlib.nullcontext()
     maps = parts.render(batch)
     with amp:
-        out = parts.gen(src, **maps)
-        d_total, d_terms = parts.objective.discriminator(out, drv, parts.disc)
+        out = parts.gen_step(src, **maps)
+        d_total, d_terms = parts.objective.discriminator(out, drv, parts.disc_step)
     if not _update(d_total, parts.disc, parts.opt_d, parts.dist):
         return None
     parts.disc.requires_grad_(False)
     with amp:
-        g_total, g_terms = parts.objective.generator(out, src, drv, parts.disc)
+        g_total, g_terms = parts.objective.generator(out, src, drv, parts.disc_step)
     parts.disc.requires_grad_(True)
     if not _update(g_total, parts.gen, parts.opt_g, parts.dist):
         return None

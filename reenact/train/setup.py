@@ -30,6 +30,9 @@ class Parts:
     step: int = 0
     nan_skipped: int = 0
     notes: list[str] = field(default_factory=list)
+    gen_step: nn.Module | None = None  # what the training step calls: ``gen``, or its torch.compile wrapper
+    disc_step: nn.Module | None = None
+    memory_format: torch.memory_format = torch.contiguous_format  # of the step's image inputs
 
     def render(self, batch: dict) -> dict:
         """Guidance maps of a batch, rendered on the training device."""
@@ -74,7 +77,24 @@ def build_parts(cfg: Config, dist: distributed.Dist, topology: tuple[str, object
 
         ema = copy.deepcopy(gen).eval().requires_grad_(False)
     faces = torch.as_tensor(triangles, dtype=torch.long, device=dist.device)
-    return Parts(cfg, dist, gen, disc, objective, opt_g, opt_d, ema, faces, name, n_vertices)
+    parts = Parts(cfg, dist, gen, disc, objective, opt_g, opt_d, ema, faces, name, n_vertices)
+    return _speed_options(parts)
+
+
+def _speed_options(parts: Parts) -> Parts:
+    """``train.channels_last``, ``train.compile`` and ``train.cudnn_benchmark``. The compiled wrappers are
+    only what the step calls: parameters, state dicts and checkpoints stay those of the plain modules."""
+    cfg = parts.cfg.train
+    if cfg.cudnn_benchmark and parts.dist.device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+    if cfg.channels_last:
+        parts.memory_format = torch.channels_last
+        parts.gen.to(memory_format=torch.channels_last)
+        parts.disc.to(memory_format=torch.channels_last)
+    parts.gen_step, parts.disc_step = parts.gen, parts.disc
+    if cfg.compile:
+        parts.gen_step, parts.disc_step = torch.compile(parts.gen), torch.compile(parts.disc)
+    return parts
 
 
 def _read_init(path: str, cfg: Config, topology: str, n_vertices: int | None, notify) -> dict:
