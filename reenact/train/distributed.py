@@ -1,8 +1,12 @@
 """One process or many (``torchrun``): rank, device, and the explicit gradient all-reduce.
 
-Gradients are averaged by hand after each backward (one flattened all-reduce per network) instead of
-wrapping the networks in DDP: the G step runs D without updating it, which DDP's hooks do not allow
-cleanly. Parameters start equal (broadcast from rank 0) and see the same averaged gradients, so they
+Gradients are averaged by :class:`GradientSync` instead of wrapping the networks in DDP. Why not DDP:
+the G step runs D (requires_grad off) without a backward of D, and DDP's reducer expects every forward
+of a wrapped module to be followed by its backward (it would need ``find_unused_parameters`` and
+``no_sync`` juggling on every step). What DDP does well — gradients reduced in buckets, each launched
+asynchronously the moment its last gradient is ready, so communication overlaps the rest of backward —
+is reproduced in :class:`GradientSync` in a few dozen lines. Across nodes this matters: one unbucketed
+all-reduce of G's 535 MB after backward was about 75 % of a step. Parameters start equal (broadcast from rank 0) and see the same averaged gradients, so they
 stay equal. NCCL on CUDA, gloo on CPU. BatchNorm layers become SyncBatchNorm on CUDA, as in the
 release; on CPU (gloo) SyncBatchNorm is not available, so BN buffers are averaged at checkpoints.
 """
@@ -65,22 +69,73 @@ def prepare(model: nn.Module, d: Dist) -> nn.Module:
     return model
 
 
-def average_gradients(model: nn.Module, d: Dist) -> None:
-    """Mean of every parameter's gradient over the ranks (missing gradients count as zero)."""
-    if not d.active:
-        return
-    params = [p for p in model.parameters() if p.requires_grad]
-    for p in params:
-        if p.grad is None:
-            p.grad = torch.zeros_like(p)
-    flat = torch.cat([p.grad.reshape(-1) for p in params])
-    dist.all_reduce(flat)
-    flat /= d.world
-    offset = 0
-    for p in params:
-        n = p.numel()
-        p.grad.copy_(flat[offset:offset + n].view_as(p))
-        offset += n
+class GradientSync:
+    """Mean of every parameter's gradient over the ranks, bucketed and overlapped with backward.
+
+    Parameters are taken in reverse registration order (about the order backward produces their
+    gradients) and grouped into buckets of ``bucket_mb``. A post-accumulate-grad hook counts each bucket's
+    ready gradients and launches its asynchronous all-reduce when the last one arrives, while backward
+    goes on. :meth:`finish` launches the buckets whose parameters got no gradient (zeros), waits, divides
+    by the world size and writes the means back. Every rank launches the same buckets in the same order
+    (same graph), which collectives require. Use: ``arm()``, ``loss.backward()``, ``finish()``.
+    With one process all three do nothing.
+    """
+
+    def __init__(self, model: nn.Module, d: Dist, bucket_mb: float = 25.0):
+        self.d, self.armed = d, False
+        self.buckets: list[list[nn.Parameter]] = []
+        if not d.active:
+            return
+        current, size = [], 0
+        for p in [p for p in model.parameters() if p.requires_grad][::-1]:
+            current.append(p)
+            size += p.numel() * p.element_size()
+            if size >= bucket_mb * 2**20:
+                self.buckets.append(current)
+                current, size = [], 0
+        if current:
+            self.buckets.append(current)
+        self._bucket_of = {id(p): i for i, bucket in enumerate(self.buckets) for p in bucket}
+        for bucket in self.buckets:
+            for p in bucket:
+                p.register_post_accumulate_grad_hook(self._ready)
+        self.bytes = sum(p.numel() * p.element_size() for b in self.buckets for p in b)
+
+    def arm(self) -> None:
+        """Before backward: every bucket waits for all its gradients."""
+        if self.d.active:
+            self._pending = [len(b) for b in self.buckets]
+            self._work: dict[int, tuple[torch.Tensor, object]] = {}
+            self.armed = True
+
+    def _ready(self, p: torch.Tensor) -> None:
+        if not self.armed:
+            return
+        i = self._bucket_of[id(p)]
+        self._pending[i] -= 1
+        if self._pending[i] == 0:
+            self._launch(i)
+
+    def _launch(self, i: int) -> None:
+        flat = torch.cat([(q.grad if q.grad is not None else torch.zeros_like(q)).reshape(-1) for q in self.buckets[i]])
+        self._work[i] = (flat, dist.all_reduce(flat, async_op=True))
+
+    def finish(self) -> None:
+        """After backward: every bucket reduced, gradients replaced by their mean over the ranks."""
+        if not self.armed:
+            return
+        for i in range(len(self.buckets)):  # buckets holding parameters that got no gradient this step
+            if i not in self._work:
+                self._launch(i)
+        for i, (flat, work) in sorted(self._work.items()):
+            work.wait()
+            flat /= self.d.world
+            offset = 0
+            for q in self.buckets[i]:
+                mean = flat[offset:offset + q.numel()].view_as(q)
+                q.grad = mean.clone() if q.grad is None else q.grad.copy_(mean)
+                offset += q.numel()
+        self.armed = False
 
 
 def average_buffers(model: nn.Module, d: Dist) -> None:

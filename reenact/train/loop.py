@@ -118,24 +118,25 @@ def _step(parts: Parts, batch: dict) -> dict | None:
     with amp:
         out = parts.gen_step(src, **maps)
         d_total, d_terms = parts.objective.discriminator(out, drv, parts.disc_step)
-    if not _update(d_total, parts.disc, parts.opt_d, parts.dist):
+    if not _update(d_total, parts.sync_d, parts.opt_d, parts.dist):
         return None
     parts.disc.requires_grad_(False)
     with amp:
         g_total, g_terms = parts.objective.generator(out, src, drv, parts.disc_step)
     parts.disc.requires_grad_(True)
-    if not _update(g_total, parts.gen, parts.opt_g, parts.dist):
+    if not _update(g_total, parts.sync_g, parts.opt_g, parts.dist):
         return None
     return {**g_terms, **d_terms, "g_total": g_total.detach(), "d_total": d_total.detach()}
 
 
-def _update(total: torch.Tensor, net: torch.nn.Module, opt: torch.optim.Optimizer, dist) -> bool:
+def _update(total: torch.Tensor, sync: distributed.GradientSync, opt: torch.optim.Optimizer, dist) -> bool:
     """Backward, average gradients over ranks, step; False (nothing done) when ``total`` is not finite."""
     if distributed.any_rank(not math.isfinite(total.item()), dist):
         return False
     opt.zero_grad(set_to_none=True)
-    total.backward()
-    distributed.average_gradients(net, dist)
+    sync.arm()
+    total.backward()  # buckets of gradients are all-reduced while backward runs
+    sync.finish()
     opt.step()
     return True
 

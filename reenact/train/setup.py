@@ -30,6 +30,8 @@ class Parts:
     step: int = 0
     nan_skipped: int = 0
     notes: list[str] = field(default_factory=list)
+    sync_g: distributed.GradientSync | None = None  # gradient averaging over ranks (no-op with one process)
+    sync_d: distributed.GradientSync | None = None
     gen_step: nn.Module | None = None  # what the training step calls: ``gen``, or its torch.compile wrapper
     disc_step: nn.Module | None = None
     memory_format: torch.memory_format = torch.contiguous_format  # of the step's image inputs
@@ -77,7 +79,8 @@ def build_parts(cfg: Config, dist: distributed.Dist, topology: tuple[str, object
 
         ema = copy.deepcopy(gen).eval().requires_grad_(False)
     faces = torch.as_tensor(triangles, dtype=torch.long, device=dist.device)
-    parts = Parts(cfg, dist, gen, disc, objective, opt_g, opt_d, ema, faces, name, n_vertices)
+    parts = Parts(cfg, dist, gen, disc, objective, opt_g, opt_d, ema, faces, name, n_vertices,
+                  sync_g=distributed.GradientSync(gen, dist), sync_d=distributed.GradientSync(disc, dist))
     return _speed_options(parts)
 
 
