@@ -102,7 +102,6 @@ class DriverStream:
     policy: FitPolicy
     items: Iterator[tuple[Tracked, FaceFit]]
     reference: FaceFit
-    reference_index: int = 0
 
 
 def driver_stream(reader: VideoReader, faces: FacePipeline, size: int, geometry, smooth: bool,
@@ -132,7 +131,7 @@ def driver_stream(reader: VideoReader, faces: FacePipeline, size: int, geometry,
     tracker = faces.tracker(fps, CropPolicy.smoothed)
     policy = FitPolicy(new_fitter(), new_fitter, reference, geometry.blend, fps)
     items = driver_fits(tracker.track(reader.timed()), policy)
-    return DriverStream(tracker, policy, items, reference, ref.index)
+    return DriverStream(tracker, policy, items, reference)
 
 
 def _fit_height(img: np.ndarray, height: int) -> np.ndarray:
