@@ -72,20 +72,19 @@ def resolve_size_and_face_model(opts, ckpt: dict | None, notify):
 
 def warm_up(engine, sources: list[Source]) -> None:
     """One untimed call, so the first real frame does not pay torch's first-call costs (seconds on a CPU)."""
-    fits = [[src.fit] for src in sources]
-    engine(fits) if len(sources) > 1 else engine(fits[0])
+    engine([[src.fit] for src in sources])
 
 
 def make_engine(sources: list[Source], device: torch.device, paste_back: bool, ckpt: dict | None,
                 checkpoint_path: str | None, notify: Callable[[str], None]) -> object:
-    """The generator of ``ckpt``, or the geometric warp when there is no checkpoint (said once); with
-    several source faces, one engine per face composited by :class:`EveryFace`."""
+    """The generator of ``ckpt``, or the geometric warp when there is no checkpoint (said once), for each
+    source face, behind :class:`EveryFace` (called with one batch of fits per face)."""
     if ckpt is None:
         engines = [GeometricWarp(src, device, paste_back) for src in sources]
         notify(f"No --checkpoint given: using the {engines[0].name} (rendered 3D displacement, no network).")
     else:
         engines = [GeneratorEngine(src, device, paste_back, ckpt, checkpoint_path) for src in sources]
-    engine = engines[0] if len(engines) == 1 else EveryFace(engines)
+    engine = EveryFace(engines)
     if getattr(engine, "warning", None):
         notify(engine.warning)
     return engine

@@ -32,7 +32,7 @@ class Capture:
         self.camera = camera
         self.captured = self.dropped = 0
         self._cond = threading.Condition()
-        self._latest: tuple[TimedFrame, float] | None = None
+        self._latest: TimedFrame | None = None
         self._taken = True
         self._done = False
         self._error: str | None = None
@@ -80,17 +80,16 @@ class Capture:
                     if self._error:
                         raise CameraLost(self._error)
                     return
-                frame, _ = self._latest
-                self._taken = True
+                frame, self._taken = self._latest, True
             yield frame
 
     def _publish(self, frame: TimedFrame) -> None:
         with self._cond:
             if not self._taken:
                 self.dropped += 1
-                self._times.pop(self._latest[0].index, None)
+                self._times.pop(self._latest.index, None)
             self._times[frame.index] = time.perf_counter()
-            self._latest, self._taken = (frame, self._times[frame.index]), False
+            self._latest, self._taken = frame, False
             self.captured += 1
             self._cond.notify_all()
 

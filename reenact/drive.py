@@ -158,8 +158,8 @@ def drive(source: str | Path, driver: str | Path, output: str | Path, opts: Driv
     opts = opts or DriveOptions()
     notify = notify or (lambda msg: None)
     source, driver, output = Path(source), Path(driver), Path(output)
-    image, _ = check_drive_inputs(source, driver, output, opts.force, opts.checkpoint)
-    reader = VideoReader(driver, loops=opts.loops)
+    image, info = check_drive_inputs(source, driver, output, opts.force, opts.checkpoint)
+    reader = VideoReader(driver, loops=opts.loops, info=info)
     ckpt = load_checkpoint(opts.checkpoint)
     opts = resolve_size_and_face_model(opts, ckpt, notify)
     device = resolve_device(opts.device)
@@ -195,7 +195,7 @@ def _write(stream: DriverStream, sources: list[Source], engine, geometry, reader
         for batch in _batched(itertools.islice(ahead, opts.max_frames), opts.batch):
             fits = [[geometry.transfer(src.fit, fit, stream.reference, opts.relative) for _, fit in batch]
                     for src in sources]
-            for (item, _), out in zip(batch, engine(fits) if len(sources) > 1 else engine(fits[0])):
+            for (item, _), out in zip(batch, engine(fits)):
                 composed = compose(out, src_panel, _driver_panel(item, opts), opts.side_by_side)
                 if writer is None:
                     writer = VideoWriter(tmp, composed.shape[1::-1], reader.info.fps, audio_from=reader.info)

@@ -166,8 +166,9 @@ class GeneratorEngine(_Engine):
 
 
 class EveryFace:
-    """``--face-index all``: one engine per face of the source (each with its own crop, fit and warp),
-    composited into the full image in turn, largest face first."""
+    """One engine per animated source face: the usual one, or every face of a group photo
+    (``--face-index all``), each with its own crop, fit and warp, composited into the full image in
+    turn, largest face first. Called with one batch of fits per face."""
 
     def __init__(self, engines: list):
         self.engines = engines
@@ -176,7 +177,9 @@ class EveryFace:
 
     @torch.no_grad()
     def __call__(self, fits_per_face: list[list[FaceFit]]) -> np.ndarray:
-        """(B, H, W, 3) uint8 full frames, one per driver frame; ``fits_per_face[i]`` is face i's batch."""
+        """(B, H, W, 3) uint8 frames, one per driver frame; ``fits_per_face[i]`` is face i's batch."""
+        if len(self.engines) == 1:  # the face's own output: its crop, or the pasted-back frame
+            return self.engines[0](fits_per_face[0])
         frames = self.engines[0].src.expand(len(fits_per_face[0]), -1, -1, -1).clone()  # (B, 3, H, W)
         for engine, fits in zip(self.engines, fits_per_face):
             frames = engine.composite(fits, frames)

@@ -13,6 +13,7 @@ The recording is written atomically, each frame at the time it was captured.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import time
@@ -120,12 +121,9 @@ def live(source: str | Path, opts: LiveOptions | None = None, notify: Callable[[
         warm_up(engine, sources)
         still = even_frame(sources[0].image if paste_back else sources[0].crop)
         notify(f"{INSTRUCTION}; " + ("press r for a new reference, q to quit" if window else "Ctrl-C to stop"))
-        with cpu_threads_beside_tracker(device):
-            if opts.record:
-                with atomic_output(opts.record, opts.force) as tmp:
-                    stats = _loop(capture, faces, geometry, engine, sources, still, opts, window, tmp, notify)
-            else:
-                stats = _loop(capture, faces, geometry, engine, sources, still, opts, window, None, notify)
+        recording = atomic_output(opts.record, opts.force) if opts.record else contextlib.nullcontext()
+        with cpu_threads_beside_tracker(device), recording as tmp:
+            stats = _loop(capture, faces, geometry, engine, sources, still, opts, window, tmp, notify)
     if opts.stats:
         with atomic_output(opts.stats, opts.force) as tmp:
             tmp.write_text(json.dumps(stats.as_dict(), indent=2))
@@ -157,7 +155,7 @@ def _loop(capture: Capture, faces: FacePipeline, geometry, engine, sources, stil
                     out = still
                 else:
                     fits = [[geometry.transfer(s.fit, fit, motion.policy.reference, opts.relative)] for s in sources]
-                    out = even_frame((engine(fits) if len(sources) > 1 else engine(fits[0]))[0])
+                    out = even_frame(engine(fits)[0])
                 captured = capture.captured_at(item.frame.index)
                 t_first = captured if t_first is None else t_first
                 key = outputs.show(out, captured - t_first, waiting=motion.policy is None)

@@ -39,10 +39,7 @@ def check_live_inputs(source: Path, record: str | None = None, stats: str | None
         check_output(stats, force)
     check_file(checkpoint, "checkpoint file")
     if virtual_cam:
-        try:
-            import pyvirtualcam  # noqa: F401  (only whether it is there; the camera opens with the run)
-        except ImportError:
-            open_virtual_camera((2, 2), 1)  # raises the one-line "needs pyvirtualcam" error
+        _pyvirtualcam()  # only whether it is there; the camera opens with the run
     if window and not has_display():
         raise BadInputError("--window: no display here (no $DISPLAY); use --no-window with --record or --virtual-cam")
     return image
@@ -119,13 +116,19 @@ def open_window(still: np.ndarray) -> None:
     cv2.waitKey(1)
 
 
-def open_virtual_camera(size: tuple[int, int], fps: float):
-    """A ``pyvirtualcam.Camera`` sending RGB frames, or one clear line saying what is missing."""
+def _pyvirtualcam():
+    """The ``pyvirtualcam`` module, or one clear line saying how to get it."""
     try:
         import pyvirtualcam
     except ImportError:
         raise BadInputError("--virtual-cam needs pyvirtualcam: pip install 'reenact[live]' (and v4l2loopback on "
                             "Linux, or OBS Studio's virtual camera on Windows and macOS)") from None
+    return pyvirtualcam
+
+
+def open_virtual_camera(size: tuple[int, int], fps: float):
+    """A ``pyvirtualcam.Camera`` sending RGB frames, or one clear line saying what is missing."""
+    pyvirtualcam = _pyvirtualcam()
     try:
         return pyvirtualcam.Camera(width=size[0], height=size[1], fps=max(1.0, float(fps)),
                                    fmt=pyvirtualcam.PixelFormat.RGB)

@@ -30,28 +30,17 @@ def _root(version: bool = typer.Option(False, "--version", callback=_version, is
     """One-shot face reenactment."""
 
 
-EXAMPLES = {
-    "preprocess": "reenact preprocess vox/dev/mp4 --out data/vox --identity-from grandparent --workers 8",
-    "train": "reenact train --config configs/paper_geom_disp.yaml --data data/vox --out runs/geom",
-    "drive": "reenact drive face.jpg driver.mp4 -o out.mp4 --paste-back",
-    "score": "reenact score generated/ --reference ground_truth/ --json scores.json",
-    "weights": "reenact weights --verify",
-    "faces": "reenact faces group.jpg --annotate faces.png",
-    "live": "reenact live face.jpg --camera 0 --virtual-cam",
+COMMANDS = {  # name: (function, one example for its --help)
+    "preprocess": (preprocess_command, "reenact preprocess vox/dev/mp4 --out data/vox --identity-from grandparent --workers 8"),
+    "train": (train_command, "reenact train --config paper_geom_disp --data data/vox --out runs/geom"),
+    "drive": (drive_command, "reenact drive face.jpg driver.mp4 -o out.mp4 --paste-back"),
+    "faces": (faces_command, "reenact faces group.jpg --annotate faces.png"),
+    "live": (live_command, "reenact live face.jpg --camera 0 --virtual-cam"),
+    "score": (score_command, "reenact score generated/ --reference ground_truth/ --json scores.json"),
 }
-
-
-def _example(name: str) -> str:
-    return f"Example: {EXAMPLES[name]}"
-
-
-app.command("preprocess", epilog=_example("preprocess"))(preprocess_command)
-app.command("train", epilog=_example("train"))(train_command)
-app.command("drive", epilog=_example("drive"))(drive_command)
-app.command("faces", epilog=_example("faces"))(faces_command)
-app.command("live", epilog=_example("live"))(live_command)
-app.command("score", epilog=_example("score"))(score_command)
-app.add_typer(weights_app, name="weights", epilog=_example("weights"))
+for _name, (_function, _example) in COMMANDS.items():
+    app.command(_name, epilog=f"Example: {_example}")(_function)
+app.add_typer(weights_app, name="weights", epilog="Example: reenact weights --verify")
 
 
 def _tidy_help(command) -> None:

@@ -63,6 +63,11 @@ def split_of(identity: str, test_fraction: float) -> str:
     return "test" if h < test_fraction else "train"
 
 
+def split_for(identity: str, splits: dict[str, str] | None, test_fraction: float, recorded: str | None = None) -> str:
+    """An identity's split: the split CSV's, else one recorded earlier, else by hash (:func:`split_of`)."""
+    return (splits or {}).get(identity) or recorded or split_of(identity, test_fraction)
+
+
 def read_split_csv(path: str | Path) -> dict[str, str]:
     """identity -> split from a CSV with columns ``identity`` and ``split`` (train/test)."""
     import csv
@@ -81,7 +86,7 @@ def read_split_csv(path: str | Path) -> dict[str, str]:
 
 
 PARTS = "parts"
-_SETTINGS = ("size", "image_format", "face_model", "topology", "landmarks")
+SETTINGS = ("size", "image_format", "face_model", "topology", "landmarks")  # a clip's meta keys the manifest keeps
 
 
 def part_path(root: Path, run_key: str, shard: tuple[int, int]) -> Path:
@@ -96,7 +101,7 @@ def write_part(root: Path, run_key: str, shard: tuple[int, int], clips: list[dic
         old = json.loads((root / MANIFEST).read_text())
         path.parent.mkdir(parents=True)
         write_json(part_path(root, "legacy", (0, 1)), {"run": "legacy", "shard": [0, 1], "clips": old["clips"],
-                                                         "settings": {k: old[k] for k in _SETTINGS if k in old}})
+                                                         "settings": {k: old[k] for k in SETTINGS if k in old}})
     path.parent.mkdir(parents=True, exist_ok=True)
     write_json(path, {"run": run_key, "shard": list(shard), "settings": settings, "clips": clips})
     return path
@@ -135,7 +140,7 @@ def merge_parts(root: Path, test_fraction: float = 0.1, splits: dict[str, str] |
     rows = []
     for cid in sorted(clips):
         c = clips[cid]
-        split = (splits or {}).get(c["identity"]) or c.get("split") or split_of(c["identity"], test_fraction)
+        split = split_for(c["identity"], splits, test_fraction, c.get("split"))
         rows.append({"id": cid, "identity": c["identity"], "frames": c["frames"], "split": split})
     manifest = {"format": FORMAT, "version": VERSION, **settings, "test_fraction": test_fraction,
                 "identities": len({c["identity"] for c in rows}), "clips": rows}
@@ -152,9 +157,9 @@ def write_manifest(root: Path, test_fraction: float = 0.1, splits: dict[str, str
             continue
         meta = json.loads(meta_path.read_text())
         ident = meta["identity"]
-        split = (splits or {}).get(ident) or split_of(ident, test_fraction)
+        split = split_for(ident, splits, test_fraction)
         clips.append({"id": meta["id"], "identity": ident, "frames": meta["frames"], "split": split})
-        settings = {k: meta[k] for k in _SETTINGS}
+        settings = {k: meta[k] for k in SETTINGS}
     manifest = {"format": FORMAT, "version": VERSION, **settings, "test_fraction": test_fraction,
                 "identities": len({c["identity"] for c in clips}), "clips": clips}
     write_json(root / MANIFEST, manifest)

@@ -115,8 +115,7 @@ def preprocess(inputs: list[str | Path], out: str | Path, opts: PreprocessOption
         report(result, len(summary.results), len(jobs))
     if summary.count("done") or summary.count("exists"):
         _write_topology(root, opts)
-    _write_part(root, inputs, opts, splits, [r.clip_id for r in summary.results if r.status in ("done", "exists")],
-                {j.clip_id: j for j in jobs})
+    _write_part(root, inputs, opts, splits, [r.clip_id for r in summary.results if r.status in ("done", "exists")])
     if opts.shard[1] == 1:
         summary.manifest = layout.merge_parts(root, opts.test_fraction, splits)
     return summary
@@ -137,15 +136,15 @@ def run_key(inputs: list[str | Path], identity_from: str) -> str:
     return hashlib.sha1(text.encode()).hexdigest()[:12]
 
 
-def _write_part(root: Path, inputs, opts: PreprocessOptions, splits, clip_ids: list[str], jobs: dict) -> None:
+def _write_part(root: Path, inputs, opts: PreprocessOptions, splits, clip_ids: list[str]) -> None:
     """This shard's finished clips, read from their own meta.json files (O(this shard's clips))."""
     clips, settings = [], {}
     for cid in clip_ids:
         meta = json.loads((layout.clip_dir(root, cid) / "meta.json").read_text())
         ident = meta["identity"]
-        split = (splits or {}).get(ident) or layout.split_of(ident, opts.test_fraction)
+        split = layout.split_for(ident, splits, opts.test_fraction)
         clips.append({"id": cid, "identity": ident, "frames": meta["frames"], "split": split})
-        settings = {k: meta[k] for k in ("size", "image_format", "face_model", "topology", "landmarks")}
+        settings = {k: meta[k] for k in layout.SETTINGS}
     layout.write_part(root, run_key(inputs, opts.identity_from), opts.shard, clips, settings)
 
 

@@ -195,14 +195,14 @@ class FitPolicy:
     ``fitter(detection, t)`` fits an accepted face (it may smooth over time); after a gap the stream
     continues with a fresh ``new_fitter()``, so no filter smooths across frames without a face.
     ``reference`` is the driver's reference fit; ``blend(a, b, w)`` interpolates fits; ``fps`` converts
-    the hold and ease times to frames. ``held`` counts the frames shown without a face of their own.
+    the hold and ease times to frames.
     """
 
     def __init__(self, fitter: Fitter, new_fitter: Callable[[], Fitter], reference: FaceFit,
                  blend: Callable[[FaceFit, FaceFit, float], FaceFit], fps: float):
         self.fit_frame, self.new_fitter, self.reference, self.blend = fitter, new_fitter, reference, blend
         self.hold, self.ease = HOLD_S * fps, max(EASE_S * fps, 1.0)
-        self.shown, self.last_good, self.held = reference, None, 0
+        self.shown, self.last_good = reference, None
         self._lost: float | None = None  # when the face went (frame units)
         self._back: float | None = None  # when it came back, while easing in
         self._from = reference  # the fit the current ease starts from
@@ -218,7 +218,6 @@ class FitPolicy:
             self._back = None if w >= 1.0 else self._back
             self.last_good = live
         else:
-            self.held += 1
             if self._lost is None:
                 self._lost, self._back = item.t, None
                 self._from = self.shown if self.last_good is not None else self.reference

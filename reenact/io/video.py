@@ -134,8 +134,8 @@ class VideoReader:
     times (the long-video memory benchmark); times then keep increasing across loops.
     """
 
-    def __init__(self, path: str | Path, loops: int = 1):
-        self.info = probe_video(path)
+    def __init__(self, path: str | Path, loops: int = 1, info: VideoInfo | None = None):
+        self.info = info if info is not None else probe_video(path)  # ``info``: already probed
         self.loops = loops
         self.incomplete: str | None = None  # after a pass: why it ended early (a truncated file), else None
 
