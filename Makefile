@@ -29,6 +29,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_drive.py
 	$(BIN)/python bench/bench_live.py
 	$(BIN)/python bench/bench_score.py
+	$(BIN)/python bench/bench_evaluate.py
 	$(BIN)/python bench/bench_preprocess.py
 	$(BIN)/python bench/bench_train.py
 

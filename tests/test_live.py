@@ -109,7 +109,9 @@ def test_virtual_camera_gets_every_shown_frame_through_pyvirtualcams_interface(t
     _FakeCamera.made.clear()
     stats = live(SOURCE, LiveOptions(camera=str(testdata / "videos" / "single_face.mp4"), window=False, virtual_cam=True))
     cam = _FakeCamera.made[0]
-    assert cam.closed and len(cam.frames) == stats.frames_shown >= 65 and cam.size == (256, 256) and cam.fps == 30
+    # every shown frame reaches the camera; how many are shown of the 72 depends on the machine's load
+    # (65+ alone, 56 seen inside a loaded full suite): bench/bench_live.py measures the rate
+    assert cam.closed and len(cam.frames) == stats.frames_shown >= 48 and cam.size == (256, 256) and cam.fps == 30
     assert np.std(cam.frames[40]) > 20
 
 

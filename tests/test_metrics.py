@@ -13,9 +13,9 @@ from reenact.metrics.pose_expression import aed, apd
 
 def test_closed_forms_and_missing_frames():
     ref = np.zeros((3, 68, 2))
-    gen = ref + [3.0, -4.0]  # L1 per landmark: 7
+    gen = ref + [3.0, -4.0]  # mean absolute difference per coordinate (pose-evaluation): 3.5
     gen[1] = np.nan  # no face in generated frame 1
-    assert akd(gen, ref) == (7.0, 1)
+    assert akd(gen, ref) == (3.5, 1)
     assert apd(np.array([[1.0, 2, 3], [np.nan] * 3]), np.zeros((2, 3))) == (2.0, 1)
     assert aed(np.full((2, 52), 0.5), np.zeros((2, 52))) == (0.5, 0)
     assert np.isnan(akd(np.full((2, 68, 2), np.nan), ref[:2])[0])
@@ -38,7 +38,7 @@ def _crops_256(testdata, every: int = 15) -> list[np.ndarray]:
     return [cv2.resize(f, (256, 256), interpolation=cv2.INTER_AREA) for f in frames]
 
 
-def test_akd_is_zero_against_itself_and_k_against_a_k_pixel_shift(testdata, measurer):
+def test_akd_is_zero_against_itself_and_half_k_against_a_k_pixel_shift(testdata, measurer):
     frames = _crops_256(testdata)
     a = measurer(frames)
     assert a.backend.startswith("MediaPipe-68") and not a.missing.any()
@@ -47,7 +47,8 @@ def test_akd_is_zero_against_itself_and_k_against_a_k_pixel_shift(testdata, meas
         b = measurer([np.roll(f, k, axis=1) for f in frames])
         value, excluded = akd(b.landmarks, a.landmarks)
         print(f"AKD of a {k}-px shifted copy: {value:.2f} px")
-        assert excluded == 0 and abs(value - k) < 0.25 * k + 0.5
+        # x moves by k and y by 0: the mean per coordinate is k / 2
+        assert excluded == 0 and abs(value - k / 2) < 0.125 * k + 0.5
         assert apd(b.pose, a.pose)[0] < 2.0 and aed(b.expression, a.expression)[0] < 0.05
 
 

@@ -7,6 +7,7 @@ import typer
 from reenact import __version__
 from reenact.cli._common import quiet_native_logs
 from reenact.cli.drive import drive_command
+from reenact.cli.evaluate import evaluate_command
 from reenact.cli.faces import faces_command
 from reenact.cli.live import live_command
 from reenact.cli.preprocess import preprocess_command
@@ -37,6 +38,7 @@ COMMANDS = {  # name: (function, one example for its --help)
     "faces": (faces_command, "reenact faces group.jpg --annotate faces.png"),
     "live": (live_command, "reenact live face.jpg --camera 0 --virtual-cam"),
     "score": (score_command, "reenact score generated/ --reference ground_truth/ --json scores.json"),
+    "evaluate": (evaluate_command, "reenact evaluate data/vox --out eval/ --checkpoint runs/geom/checkpoints/last.pt --every 4"),
 }
 for _name, (_function, _example) in COMMANDS.items():
     app.command(_name, epilog=f"Example: {_example}")(_function)

@@ -216,18 +216,19 @@ def process_clip(job: ClipJob, root: Path, opts: PreprocessOptions) -> ClipResul
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _frames(source: Path, fps: float) -> tuple[float, Iterator[TimedFrame]]:
-    """(average fps, timed frames) of a video file, or of a folder of frames shown at ``fps``."""
+def _frames(source: Path, fps: float) -> tuple[float, Iterator[TimedFrame], tuple[int, int] | None]:
+    """(average fps, timed frames, (width, height) or None) of a video file, or of a folder of frames
+    shown at ``fps``."""
     if source.is_dir():
         files = sorted(p for p in source.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-        return fps, (TimedFrame(i, i / fps, read_image(p)) for i, p in enumerate(files))
+        return fps, (TimedFrame(i, i / fps, read_image(p)) for i, p in enumerate(files)), None
     reader = VideoReader(source)
-    return reader.info.fps, reader.timed()
+    return reader.info.fps, reader.timed(), tuple(reader.info.size)
 
 
 def _build_clip(job: ClipJob, tmp: Path, opts: PreprocessOptions) -> int:
     """Write frames/, geometry.npz and meta.json of ``job`` into ``tmp``; return the face-frame count."""
-    fps, frames = _frames(job.source, opts.frame_fps)
+    fps, frames, frame_size = _frames(job.source, opts.frame_fps)
     (tmp / "frames").mkdir(parents=True)
     extractor = ClipExtractor(opts, tmp / "frames")
     extractor.run(itertools.islice(frames, opts.max_frames), fps)
@@ -237,7 +238,7 @@ def _build_clip(job: ClipJob, tmp: Path, opts: PreprocessOptions) -> int:
     np.savez(tmp / "geometry.npz", **arrays)
     layout.write_json(tmp / "meta.json", {
         "id": job.clip_id, "identity": job.identity, "source": str(job.source.resolve()), "fps": fps,
-        "frames": extractor.count, "source_frames": extractor.seen, "rejected_frames": extractor.rejected,
+        "frames": extractor.count, "source_frames": extractor.seen, "source_size": frame_size, "rejected_frames": extractor.rejected,
         "size": opts.size, "image_format": opts.image_format, **labels, "versions": _versions()})
     return extractor.count
 

@@ -94,15 +94,24 @@ def fit_in_crop(det: Detection, affine: np.ndarray) -> FaceFit:
     k = float(np.sqrt(abs(np.linalg.det(affine[:, :2]))))
     pts = det.points[:N_MESH].astype(np.float64)
     verts = np.concatenate([apply_affine(affine, pts[:, :2]), pts[:, 2:3] * k], axis=1)  # (468, 3)
+    return fit_from_vertices(verts, pose_from_matrix(det.matrix), det.blendshapes,
+                             mediapipe_to_68(apply_affine(affine, det.points[:, :2])))
+
+
+def fit_from_vertices(verts: np.ndarray, pose: np.ndarray, expression: np.ndarray,
+                      landmarks68: np.ndarray | None = None) -> FaceFit:
+    """A FaceFit from 468 mesh vertices in crop pixels (as ``reenact preprocess`` stores them): the
+    canonical shape and similarity come from a weighted Procrustes onto MediaPipe's canonical face."""
+    verts = np.asarray(verts, np.float64)
     data = _canonical_npz()
     canon_ref = canonical_vertices(MEDIAPIPE).astype(np.float64)
     ids = data["procrustes_ids"]
     scale, rot, trans = umeyama(canon_ref[ids], verts[ids], data["procrustes_weights"])
     canonical = (verts - trans) @ rot / scale
+    lm68 = mediapipe_to_68(verts[:, :2]) if landmarks68 is None else landmarks68
     return FaceFit(
-        vertices=verts.astype(np.float32), topology=MEDIAPIPE, pose=pose_from_matrix(det.matrix),
-        expression=det.blendshapes.astype(np.float32), identity=None,
-        landmarks68=mediapipe_to_68(apply_affine(affine, det.points[:, :2])).astype(np.float32),
+        vertices=verts.astype(np.float32), topology=MEDIAPIPE, pose=np.asarray(pose, np.float64),
+        expression=np.asarray(expression, np.float32), identity=None, landmarks68=np.asarray(lm68, np.float32),
         rotation=rot, scale=scale, translation=trans, canonical=canonical)
 
 

@@ -313,6 +313,9 @@ def atomic_output(path: str | Path, force: bool = False) -> Iterator[Path]:
     try:
         yield tmp_path
         check_output(path, force)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp_path, 0o666 & ~umask)  # mkstemp makes 0600; a finished output gets the usual mode
         os.replace(tmp_path, path)
     finally:
         with contextlib.suppress(FileNotFoundError):

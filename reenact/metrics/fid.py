@@ -26,41 +26,28 @@ class MetricError(ReenactError):
     """A metric cannot be computed from these inputs."""
 
 
-def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma2: np.ndarray,
-                     eps: float = 1e-6) -> float:
+def frechet_distance(mu1: np.ndarray, sigma1: np.ndarray, mu2: np.ndarray, sigma2: np.ndarray) -> float:
     """d² = |μ1 - μ2|² + Tr(Σ1 + Σ2 - 2 (Σ1 Σ2)^½).
 
-    (Σ1 Σ2)^½ comes from ``scipy.linalg.sqrtm``. Standard handling (pytorch-fid, after D. Sutherland):
-    if the product is near-singular and sqrtm returns non-finite values, ``eps`` is added to both
-    diagonals and the root recomputed; an imaginary residue from round-off is dropped when its largest
-    magnitude on the diagonal is below 1e-3, otherwise MetricError.
+    Tr (Σ1 Σ2)^½ is computed as Σ_i sqrt(λ_i) over the eigenvalues λ of the symmetric PSD matrix
+    Σ1^½ Σ2 Σ1^½, which has the same eigenvalues as Σ1 Σ2 (two ``eigh`` calls, about 2 s at 2048² on 2
+    cores, where pytorch-fid's ``scipy.linalg.sqrtm`` takes 30 s). It is exact in exact arithmetic and
+    agrees with pytorch-fid's value to 1e-3 relative (``tests/test_fid.py``); on the rank-deficient
+    covariances of small sets it needs no ε offset (negative round-off eigenvalues are clipped to 0).
     """
     mu1, mu2 = np.atleast_1d(mu1).astype(np.float64), np.atleast_1d(mu2).astype(np.float64)
     sigma1, sigma2 = np.atleast_2d(sigma1).astype(np.float64), np.atleast_2d(sigma2).astype(np.float64)
     if mu1.shape != mu2.shape or sigma1.shape != sigma2.shape:
         raise MetricError("FID: the two feature sets have different dimensions")
+    if not (np.isfinite(sigma1).all() and np.isfinite(sigma2).all()):
+        raise MetricError("FID: non-finite covariance")
     diff = mu1 - mu2
-    covmean = _sqrtm(sigma1 @ sigma2)
-    if not np.isfinite(covmean).all():
-        offset = np.eye(sigma1.shape[0]) * eps
-        covmean = _sqrtm((sigma1 + offset) @ (sigma2 + offset))
-    if np.iscomplexobj(covmean):
-        if not np.allclose(np.diagonal(covmean).imag, 0, atol=1e-3):
-            raise MetricError(f"FID: imaginary component {np.max(np.abs(covmean.imag)):.3g} in the matrix square root")
-        covmean = covmean.real
-    return float(diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2 * np.trace(covmean))
-
-
-def _sqrtm(a: np.ndarray) -> np.ndarray:
-    """scipy.linalg.sqrtm without its deprecated ``disp`` flag; non-finite output is left to the caller.
-    On 2048x2048 it takes about 30 s on a 2-core CPU (Schur decomposition)."""
-    import warnings
-
-    from scipy import linalg
-
-    with warnings.catch_warnings(), np.errstate(all="ignore"):
-        warnings.simplefilter("ignore")
-        return linalg.sqrtm(a)
+    w, v = np.linalg.eigh((sigma1 + sigma1.T) / 2)
+    root1 = (v * np.sqrt(np.clip(w, 0, None))) @ v.T  # Σ1^½
+    inner = root1 @ sigma2 @ root1
+    lam = np.linalg.eigvalsh((inner + inner.T) / 2)
+    tr_covmean = float(np.sqrt(np.clip(lam, 0, None)).sum())
+    return float(diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2 * tr_covmean)
 
 
 def statistics(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -1,6 +1,6 @@
 """CSIM: identity cosine similarity (supplementary §3).
 
-    CSIM = mean_t  <e(ĝ_t), e(r_t)> / (|e(ĝ_t)| |e(r_t)|)
+    CSIM_t = <e(ĝ_t), e(r_t)> / (|e(ĝ_t)| |e(r_t)|)          CSIM = mean_t CSIM_t
 
 where e is the identity embedding of a face aligned from its 68 landmarks, ĝ_t the generated frame and
 r_t the reference (the ground-truth frame, or the source image in the cross-identity protocol). Frames
@@ -25,6 +25,7 @@ import torch
 
 from reenact import weights
 from reenact.errors import MissingWeightsError
+from reenact.metrics.landmarks import masked_mean
 
 ARCFACE_TEMPLATE = np.array([[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366],
                              [41.5493, 92.3655], [70.7299, 92.2041]])  # insightface, 112x112
@@ -32,16 +33,12 @@ ARCFACE_TEMPLATE = np.array([[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 7
 
 def csim(generated: np.ndarray, reference: np.ndarray) -> tuple[float, int]:
     """(mean cosine similarity, frames excluded). Embeddings (T, D), NaN rows where no face."""
-    g, r = np.asarray(generated, np.float64), np.asarray(reference, np.float64)
-    valid = ~(np.isnan(g).any(1) | np.isnan(r).any(1))
-    if not valid.any():
-        return float("nan"), int(len(g))
-    cos = cosine(g[valid], r[valid])
-    return float(cos.mean()), int((~valid).sum())
+    value, _, excluded = masked_mean(cosine(np.asarray(generated, np.float64), np.asarray(reference, np.float64)))
+    return value, excluded
 
 
 def cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Row-wise cosine similarity of (T, D) arrays."""
+    """CSIM_t: row-wise cosine similarity of (T, D) arrays (NaN rows give NaN)."""
     return (a * b).sum(-1) / (np.linalg.norm(a, axis=-1) * np.linalg.norm(b, axis=-1) + 1e-12)
 
 

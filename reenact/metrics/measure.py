@@ -7,6 +7,8 @@ is recorded in :attr:`Measurer.labels`, so the score output can say which model 
 
 from __future__ import annotations
 
+import contextlib
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -45,6 +47,7 @@ class Measurer:
             from reenact.metrics.identity import make_embedder
 
             self.embedder = make_embedder(opts.identity, device, opts.weights_dir)
+        self.timings: dict[str, list[float]] = {}  # extractor -> [seconds, frames]
         self.faces = FacePipeline(opts.weights_dir)  # last: nothing after it can fail and leave it open
         self.labels = {
             "landmarks": self.fan.label if self.fan else "MediaPipe-68 (fallback, not FAN)",
@@ -56,27 +59,39 @@ class Measurer:
     def close(self) -> None:
         self.faces.close()
 
+    @contextlib.contextmanager
+    def _timed(self, extractor: str, frames: int):
+        t0 = time.perf_counter()
+        yield
+        entry = self.timings.setdefault(extractor, [0.0, 0])
+        entry[0] += time.perf_counter() - t0
+        entry[1] += frames
+
     def __call__(self, frames: list[np.ndarray], identity: bool = True) -> FaceMeasurements:
         n, res = len(frames), self.opts.resolution
         lm = np.full((n, 68, 2), np.nan)
         pose, expr = np.full((n, 3), np.nan), np.full((n, 52), np.nan)
         boxes: dict[int, np.ndarray] = {}
-        for i, frame in enumerate(frames):
-            det = self.faces.largest(frame)
-            if det is not None:
-                lm[i] = mediapipe_to_68(det.points[:, :2])
-                pose[i], expr[i] = pose_from_matrix(det.matrix), det.blendshapes
-                boxes[i] = det.box
+        with self._timed("mediapipe", n):
+            for i, frame in enumerate(frames):
+                det = self.faces.largest(frame)
+                if det is not None:
+                    lm[i] = mediapipe_to_68(det.points[:, :2])
+                    pose[i], expr[i] = pose_from_matrix(det.matrix), det.blendshapes
+                    boxes[i] = det.box
         found = sorted(boxes)
         if self.fan is not None and found:
-            lm[found] = self.fan([frames[i] for i in found], [boxes[i] for i in found])
+            with self._timed("fan", len(found)):
+                lm[found] = self.fan([frames[i] for i in found], [boxes[i] for i in found])
         if self.flame is not None and found:
-            pose, expr = _flame_pose_expression(self.flame, lm, found, n)
+            with self._timed("flame", len(found)):
+                pose, expr = _flame_pose_expression(self.flame, lm, found, n)
         emb = None
         if self.embedder is not None and identity:
             emb = np.full((n, self.embedder.dim), np.nan)
             if found:
-                emb[found] = self.embedder([frames[i] for i in found], [lm[i] for i in found])
+                with self._timed("identity", len(found)):
+                    emb[found] = self.embedder([frames[i] for i in found], [lm[i] for i in found])
         scale = np.array([[res / f.shape[1], res / f.shape[0]] for f in frames])  # (T, 2) per-frame rescale
         return FaceMeasurements(lm * scale[:, None], pose, expr, self.labels["landmarks"], emb)
 

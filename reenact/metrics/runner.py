@@ -17,10 +17,9 @@ from reenact.metrics.report import MetricResult
 
 @dataclass
 class Sides:
-    """Per-frame arrays gathered over all clips, generated vs the metric's comparison side."""
+    """Per-frame metric values gathered over all clips (NaN where a side has no face), FID features, rows."""
 
-    gen: dict[str, list] = field(default_factory=lambda: {k: [] for k in ("emb", "lm", "pose", "expr")})
-    ref: dict[str, list] = field(default_factory=lambda: {k: [] for k in ("emb", "lm", "pose", "expr")})
+    values: dict[str, list] = field(default_factory=lambda: {k: [] for k in ("csim", "akd", "apd", "aed")})  # per frame
     fid_gen: list = field(default_factory=list)
     fid_ref: list = field(default_factory=list)
     per_frame: list = field(default_factory=list)
@@ -173,27 +172,18 @@ class Runner:
 
 
 def _gather(sides, clip: Clip, m_gen, comparison: dict, opts) -> None:
-    """Append one clip's per-frame arrays and per-frame rows."""
-    from reenact.metrics.identity import cosine
+    """Append one clip's per-frame values (one array per metric) and its per-frame CSV rows."""
+    from reenact.metrics.per_frame import per_frame
 
     n, every = len(m_gen.landmarks), opts.every
     frames_side, source = comparison.get("frames"), comparison.get("source")
+    against = {"csim": source if source is not None else (frames_side if opts.protocol == "same" else None),
+               "akd": frames_side if opts.protocol == "same" else None, "apd": frames_side, "aed": frames_side}
     values: dict[str, np.ndarray] = {}
-    if source is not None and m_gen.embedding is not None:
-        ref_emb = np.repeat(source.embedding, n, 0)
-        sides.gen["emb"].append(m_gen.embedding), sides.ref["emb"].append(ref_emb)
-        values["csim"] = cosine(m_gen.embedding, ref_emb)
-    if frames_side is not None:
-        if opts.protocol == "same" and m_gen.embedding is not None:
-            sides.gen["emb"].append(m_gen.embedding), sides.ref["emb"].append(frames_side.embedding)
-            values["csim"] = cosine(m_gen.embedding, frames_side.embedding)
-        if opts.protocol == "same":
-            sides.gen["lm"].append(m_gen.landmarks), sides.ref["lm"].append(frames_side.landmarks)
-            values["akd"] = np.abs(m_gen.landmarks - frames_side.landmarks).sum(-1).mean(-1)
-        for key, attr, metric in (("pose", "pose", "apd"), ("expr", "expression", "aed")):
-            g, r = getattr(m_gen, attr), getattr(frames_side, attr)
-            sides.gen[key].append(g), sides.ref[key].append(r)
-            values[metric] = np.abs(g - r).mean(-1)
+    for metric, other in against.items():
+        if other is not None and metric in opts.metrics and (v := per_frame(metric, m_gen, other)) is not None:
+            values[metric] = v
+            sides.values[metric].append(v)
     ref_missing = frames_side.missing if frames_side is not None else (
         np.repeat(source.missing, n) if source is not None else np.zeros(n, bool))
     for t in range(n):

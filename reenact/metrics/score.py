@@ -113,9 +113,7 @@ def _against(opts: ScoreOptions, metric: str) -> str:
 
 
 def _results(opts: ScoreOptions, runner, sides, pairs: dict) -> list[MetricResult]:
-    from reenact.metrics.identity import csim
-    from reenact.metrics.landmarks import akd
-    from reenact.metrics.pose_expression import aed, apd
+    from reenact.metrics.per_frame import masked_mean
 
     out = []
     for m in opts.metrics:
@@ -127,15 +125,11 @@ def _results(opts: ScoreOptions, runner, sides, pairs: dict) -> list[MetricResul
         if m == "akd" and opts.protocol == "cross":
             out.append(MetricResult(m, None, label, against, note="same-identity only (supplementary §3): landmarks carry identity"))
             continue
-        key = {"csim": "emb", "akd": "lm", "apd": "pose", "aed": "expr"}[m]
-        g, r = sides.gen[key], sides.ref[key]
-        if not g:
+        if not sides.values[m]:
             why = "unpaired inputs" if pairs.get(against) is None else "no frame pairs"
             out.append(MetricResult(m, None, label, against, note=why))
             continue
-        fn = {"csim": csim, "akd": akd, "apd": apd, "aed": aed}[m]
-        value, excluded = fn(np.concatenate(g), np.concatenate(r))
-        total = sum(len(x) for x in g)
-        out.append(MetricResult(m, None if np.isnan(value) else value, label, against, total - excluded, excluded,
+        value, used, excluded = masked_mean(np.concatenate(sides.values[m]))
+        out.append(MetricResult(m, None if np.isnan(value) else value, label, against, used, excluded,
                                 note="no frame had a face on both sides" if np.isnan(value) else ""))
     return out
