@@ -139,3 +139,26 @@ def test_bad_evaluate_inputs_give_one_line_and_exit_1(data, tmp_path):
     (tmp_path / "mine" / "notes.txt").write_text("keep me")
     res = run_cli("evaluate", data, "--out", tmp_path / "mine")
     assert res.returncode == 1 and "did not write" in res.stderr and (tmp_path / "mine" / "notes.txt").read_text() == "keep me"
+
+
+def test_a_checkpoint_is_a_row_named_by_its_file(first, data, tmp_path):
+    """A (random) tiny 64² geom_disp generator: driven at its own size, scored at the data's 256². On one
+    clip's same-identity pair the copy and warp rows come from the first run's cache."""
+    import torch
+
+    from reenact.face.mesh import MEDIAPIPE
+    from reenact.models import checkpoint
+
+    meta = {"guidance": "geom_disp", "num_levels": 4, "shrink": 0.125, "embed_dim": 4, "warp": "exact",
+            "spectral_norm": False, "image_size": 64}
+    torch.manual_seed(0)
+    gen = checkpoint.generator_from_meta(meta, None)
+    path = tmp_path / "tiny_random.pt"
+    checkpoint.save({"format": checkpoint.FORMAT, "version": checkpoint.VERSION, "generator": gen.state_dict(),
+                     "model": meta, "topology": MEDIAPIPE, "n_vertices": None, "step": 0}, path)
+    out, _ = first
+    got = _evaluate(data, out, "--protocol", "same", "--clips", "1", "--checkpoint", path)
+    row = got["same"]["tiny_random"]
+    assert got["rows"]["tiny_random"]["kind"] == "model" and row["frames"] == 57  # lp_d11: 225 stored, every 4th
+    assert row["fid"] is not None and row["fid"] > got["same"]["warp"]["fid"]  # an untrained network
+    assert got["cache"]["driven_miss"] == 1 and got["cache"]["driven_hit"] == 1  # only the checkpoint drove
