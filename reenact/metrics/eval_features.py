@@ -32,11 +32,10 @@ class Extractor:
 
     def __init__(self, device: torch.device, cache_dir: Path, landmarks: str = "auto", identity: str = "auto",
                  fid_model: str = "nvidia", weights_dir: str | None = None, resolution: int = 256):
-        from reenact.metrics.fid import InceptionFeatures, PytorchFidFeatures
+        from reenact.metrics.fid import make_inception
         from reenact.metrics.measure import MeasureOptions, Measurer
 
-        cls = PytorchFidFeatures if fid_model == "pytorch-fid" else InceptionFeatures
-        self.inception = cls(device, weights_dir)
+        self.inception = make_inception(fid_model, device, weights_dir)
         self.measurer = Measurer(MeasureOptions(landmarks=landmarks, identity=identity, weights_dir=weights_dir,
                                                 resolution=resolution), device)
         self.cache_dir = cache_dir / "features"

@@ -137,6 +137,12 @@ class PytorchFidFeatures(InceptionFeatures):
         return self.model(2 * x - 1)
 
 
+def make_inception(kind: str, device: torch.device | str, weights_dir: str | Path | None = None) -> InceptionFeatures:
+    """The FID feature extractor named by ``--fid-model``: 'nvidia' (offline default) or 'pytorch-fid'."""
+    cls = PytorchFidFeatures if kind == "pytorch-fid" else InceptionFeatures
+    return cls(device, weights_dir)
+
+
 def content_key(chunks: list[bytes], *extra: str) -> str:
     """sha256 over the inputs' bytes (in order) and any settings that change the features."""
     h = hashlib.sha256()

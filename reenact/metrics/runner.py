@@ -51,10 +51,9 @@ class Runner:
         self._measured: dict[tuple[str, str], tuple] = {}  # (role, clip name) -> (frame shape, measurements)
 
     def _inception(self):
-        from reenact.metrics.fid import InceptionFeatures, PytorchFidFeatures
+        from reenact.metrics.fid import make_inception
 
-        cls = PytorchFidFeatures if self.opts.fid_model == "pytorch-fid" else InceptionFeatures
-        return cls(self.device, self.opts.weights_dir)
+        return make_inception(self.opts.fid_model, self.device, self.opts.weights_dir)
 
     def close(self) -> None:
         if self.measurer is not None:
