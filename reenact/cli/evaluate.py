@@ -43,20 +43,15 @@ def evaluate_command(
     """Evaluate the geometric warp, checkpoints and other tools' outputs on a preprocessed split (supplementary §3)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from reenact.metrics.eval_data import load_split
-    from reenact.metrics.eval_report import check_out_dir
     from reenact.metrics.eval_rows import parse_method
-    from reenact.metrics.evaluate import EvaluateOptions, evaluate, validate
+    from reenact.metrics.evaluate import EvaluateOptions, evaluate
 
-    with user_errors():  # the inputs first: before torch and the models load
+    with user_errors():  # evaluate checks the options, data, outputs and --method files before any model loads
         opts = EvaluateOptions(
             split=split.value, checkpoints=tuple(map(str, checkpoint)), methods=tuple(parse_method(m) for m in method),
             protocol=protocol.value, clips=clips, every=every, pairs_seed=pairs_seed, device=device.value,
             landmarks=landmarks.value, identity=identity.value, fid_model=fid_model.value,
             weights_dir=str(weights_dir) if weights_dir else None)
-        validate(opts)
-        load_split(data, opts.split, opts.clips)
-        check_out_dir(out)
         with Progress(TextColumn("evaluating"), BarColumn(), MofNCompleteColumn(), TextColumn("frame steps"),
                       TimeRemainingColumn(), console=console, transient=True) as bar:
             task = bar.add_task("evaluate", total=None)

@@ -43,7 +43,12 @@ class Extractor:
                        "faces": "MediaPipe Face Landmarker v2 + BlazeFace full range (face_landmarker_v2.task)"}
         self.identity = "|".join([self.inception.model_id, *map(str, sorted(self.labels.items())), str(resolution)])
         self.hits = self.misses = 0
-        self.timings: dict[str, list[float]] = {}
+        self.inception_time = [0.0, 0]  # seconds, frames
+
+    @property
+    def timings(self) -> dict[str, list[float]]:
+        """extractor -> [seconds, frames] over this run's extractions."""
+        return {"inception": self.inception_time, **self.measurer.timings}
 
     def close(self) -> None:
         self.measurer.close()
@@ -70,13 +75,9 @@ class Extractor:
                                              tile(m.embedding)), tile(one.inception))
         t0 = time.perf_counter()
         inception = self.inception(frames)
-        entry = self.timings.setdefault("inception", [0.0, 0])
-        entry[0] += time.perf_counter() - t0
-        entry[1] += len(frames)
-        measurements = self.measurer(frames, identity=identity)
-        for name, (seconds, n) in self.measurer.timings.items():
-            self.timings[name] = [seconds, n]
-        return Features(measurements, inception)
+        self.inception_time[0] += time.perf_counter() - t0
+        self.inception_time[1] += len(frames)
+        return Features(self.measurer(frames, identity=identity), inception)
 
 
 def _save(path: Path, f: Features) -> None:
@@ -87,7 +88,6 @@ def _save(path: Path, f: Features) -> None:
               "backend": np.array(m.backend)}
     if m.embedding is not None:
         arrays["embedding"] = m.embedding
-    path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_output(path, force=True) as tmp:
         with open(tmp, "wb") as fh:
             np.savez(fh, **arrays)

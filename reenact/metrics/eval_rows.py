@@ -120,9 +120,7 @@ class MethodRow:
     kind, drives = "method", False
 
     def __init__(self, name: str, folder: str | Path):
-        self.name, self.folder = name, Path(folder)
-        if not self.folder.is_dir():
-            raise BadInputError(f"--method {name}={folder}: not a folder")
+        self.name, self.folder = name, Path(folder)  # a folder: checked by evaluate.validate
         self.label = f"outputs read from {self.folder}"
         self.key = f"method-{name}"
 
@@ -147,21 +145,25 @@ class MethodRow:
         import cv2
 
         path, drv = self.find(pair), pair.driver
-        all_frames = _read_all(path)
-        wanted = _frame_numbers(self.name, pair, len(all_frames))
+        n, size = _probe(path)
+        wanted = _frame_numbers(self.name, pair, n)
+        full = _framing(self.name, path, size, drv) == "full"  # one size per output
         out = []
-        for i, k in zip(wanted, pair.indices):
-            frame = all_frames[int(i)]
-            h, w = frame.shape[:2]
-            if _framing(self.name, path, (w, h), drv) == "crop":
-                out.append(frame if h == drv.size else cv2.resize(frame, (drv.size, drv.size), interpolation=cv2.INTER_AREA))
-            else:  # the source video's full frame: cut with the stored box, as preprocess cut the comparison crop
+        for frame, k in zip(_read_at(path, wanted), pair.indices):
+            if full:  # the source video's full frame: cut with the stored box, as preprocess cut the comparison crop
                 out.append(warp_crop(frame, CropBox(*drv.geometry["boxes"][int(k)]).affine(drv.size), drv.size))
+            else:
+                out.append(frame if size[0] == drv.size else
+                           cv2.resize(frame, (drv.size, drv.size), interpolation=cv2.INTER_AREA))
         return out
 
 
+def _images(folder: Path) -> list[Path]:
+    return [p for p in sorted(folder.iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES]
+
+
 def _probe(path: Path) -> tuple[int, tuple[int, int]]:
-    """(frame count, (width, height)) of a video or a folder of images."""
+    """(frame count, (width, height)) of a video or a folder of images, from headers."""
     from PIL import Image
 
     from reenact.io import probe_video
@@ -169,19 +171,29 @@ def _probe(path: Path) -> tuple[int, tuple[int, int]]:
     if path.is_file():
         info = probe_video(path)
         return info.n_frames, tuple(info.size)
-    files = [p for p in sorted(path.iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES]
+    files = _images(path)
     if not files:
         raise BadInputError(f"{path}: no images")
     with Image.open(files[0]) as im:
         return len(files), im.size
 
 
-def _read_all(path: Path) -> list[np.ndarray]:
+def _read_at(path: Path, wanted: np.ndarray) -> list[np.ndarray]:
+    """Frames number ``wanted`` (ascending) of a video (decoded once, only those kept) or an image folder."""
     from reenact.io import VideoReader, read_image
 
-    if path.is_file():
-        return [f.copy() for f in VideoReader(path)]
-    return [read_image(p) for p in sorted(path.iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES]
+    if not path.is_file():
+        files = _images(path)
+        return [read_image(files[int(i)]) for i in wanted]
+    keep, out, i = {int(i) for i in wanted}, {}, -1
+    for i, frame in enumerate(VideoReader(path)):
+        if i in keep:
+            out[i] = frame.copy()
+        if len(out) == len(keep):
+            break
+    if len(out) < len(keep):
+        raise BadInputError(f"{path}: ended after {i + 1} frame(s), before frame {max(keep - set(out))}")
+    return [out[int(i)] for i in wanted]
 
 
 def _frame_numbers(name: str, pair: Pair, n: int) -> np.ndarray:

@@ -22,6 +22,7 @@ from typing import Callable
 
 import numpy as np
 
+from reenact.data import layout
 from reenact.devices import resolve_device
 from reenact.errors import BadInputError
 from reenact.metrics.eval_data import PROTOCOLS, Pair, load_split, make_pairs
@@ -237,7 +238,7 @@ class _Run:
             return json.loads(path.read_text())["fid"]
         self.fid_misses += 1
         value = float(frechet_distance(*statistics(gen), *statistics(ref)))
-        _save_text(path, json.dumps({"fid": value}))
+        layout.write_json(path, {"fid": value})
         return value
 
 
@@ -258,15 +259,6 @@ def _strip(frames: list[np.ndarray]) -> list[np.ndarray]:
 def _save_npy(path: Path, array: np.ndarray) -> None:
     from reenact.io import atomic_output
 
-    path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_output(path, force=True) as tmp:
         with open(tmp, "wb") as fh:
             np.save(fh, array)
-
-
-def _save_text(path: Path, text: str) -> None:
-    from reenact.io import atomic_output
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_output(path, force=True) as tmp:
-        tmp.write_text(text)
