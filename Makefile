@@ -31,6 +31,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_score.py
 	$(BIN)/python bench/bench_evaluate.py
 	$(BIN)/python bench/bench_preprocess.py
+	$(BIN)/python bench/bench_pair_read.py
 	$(BIN)/python bench/bench_train.py
 
 clean:

@@ -4,7 +4,10 @@
    ``--shard 0/100`` it times clip discovery (everything before the first clip starts) and counts the
    filesystem calls it makes (``os.stat``, ``os.scandir``, ``os.listdir``).
 2. ``--finalize`` of 100 shard parts of 10,000 clips each: time, and the peak Python heap while merging.
-3. Loading the resulting 1 M-clip ``manifest.json``: time and peak Python heap.
+3. Loading the resulting 1 M-clip manifest as training does (``manifest.json``, the memory-mapped
+   ``clips.npy`` table, the train split's row numbers, and 1,000 random clip rows), in a fresh process:
+   time, peak Python heap (tracemalloc) and the growth of the process's resident memory (VmRSS, which
+   counts the table's pages that were touched; they are page cache shared by every process and worker).
 
 Usage: python bench/bench_preprocess_scale.py [--clips N] [--shards K]
 """
@@ -12,8 +15,9 @@ Usage: python bench/bench_preprocess_scale.py [--clips N] [--shards K]
 from __future__ import annotations
 
 import argparse
-import json
 import os
+import subprocess
+import sys
 import tempfile
 import time
 import tracemalloc
@@ -45,7 +49,10 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--clips", type=int, default=1_000_000)
     ap.add_argument("--shards", type=int, default=100)
+    ap.add_argument("--load", type=Path, help=argparse.SUPPRESS)  # the child process of step 3
     args = ap.parse_args()
+    if args.load:
+        return load(args.load)
     print(f"machine: {machine()}")
     print("(peak heap: tracemalloc's peak of Python allocations during that step alone)")
     with tempfile.TemporaryDirectory() as tmp:
@@ -77,19 +84,38 @@ def main() -> None:
         manifest = layout.merge_parts(data)
         peak = tracemalloc.get_traced_memory()[1] / 2**20
         tracemalloc.stop()
-        size = (data / layout.MANIFEST).stat().st_size / 2**20
-        print(f"finalize: {args.shards} parts, {len(manifest['clips']):,} clips merged in {took:.1f} s, "
-              f"peak Python heap {peak:.0f} MiB; manifest.json {size:.0f} MiB")
-        del manifest
-        t = time.perf_counter()
-        loaded = json.loads((data / layout.MANIFEST).read_text())
-        took = time.perf_counter() - t
-        del loaded
-        tracemalloc.start()
-        loaded = json.loads((data / layout.MANIFEST).read_text())
-        peak = tracemalloc.get_traced_memory()[1] / 2**20
-        tracemalloc.stop()
-        print(f"load manifest.json ({len(loaded['clips']):,} clips): {took:.1f} s, peak Python heap {peak:.0f} MiB")
+        sizes = [(data / name).stat().st_size / 2**20 for name in (layout.MANIFEST, layout.CLIPS)]
+        print(f"finalize: {args.shards} parts, {manifest['clips']:,} clips merged in {took:.1f} s, "
+              f"peak Python heap {peak:.0f} MiB; manifest.json {sizes[0]:.3f} MiB, clips.npy {sizes[1]:.0f} MiB")
+        out = subprocess.run([sys.executable, __file__, "--load", str(data)], capture_output=True, text=True, check=True)
+        print(out.stdout.strip())
+
+
+def rss_mib() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def load(data: Path) -> None:
+    """What a training process (and each of its workers) holds of a dataset's clip list."""
+    import numpy as np
+
+    from reenact.data import layout
+
+    before = rss_mib()
+    tracemalloc.start()
+    t = time.perf_counter()
+    manifest = layout.read_manifest(data)
+    table = layout.read_clips(data)
+    rows = table.select("train", min_frames=2)
+    rng = np.random.default_rng(0)
+    picked = [table.row(rows[int(i)]) for i in rng.integers(len(rows), size=1000)]
+    took = time.perf_counter() - t
+    peak = tracemalloc.get_traced_memory()[1] / 2**20
+    print(f"load the {manifest['clips']:,}-clip manifest + table, select {len(rows):,} train rows, read "
+          f"{len(picked)} rows: {took:.2f} s, peak Python heap {peak:.1f} MiB, resident memory +{rss_mib() - before:.1f} MiB")
 
 
 if __name__ == "__main__":

@@ -36,29 +36,29 @@ def prepare_sources(path: Path, image: np.ndarray, faces: FacePipeline, size: in
     return out
 
 
-def load_checkpoint(path: str | None) -> dict | None:
-    """The reenact checkpoint at ``path``, or None."""
+def load_checkpoint(path: str | None):
+    """The :class:`reenact.models.checkpoint.Checkpoint` at ``path``, or None."""
     if path is None:
         return None
-    from reenact.models import checkpoint
+    from reenact.models.checkpoint import Checkpoint
 
-    return checkpoint.load(path)
+    return Checkpoint.load(path)
 
 
-def resolve_size_and_face_model(opts, ckpt: dict | None, notify):
+def resolve_size_and_face_model(opts, ckpt, notify):
     """--size defaults to the checkpoint's image size (else 256); --face-model to the backend of the
     checkpoint's topology: FLAME for a FLAME-trained checkpoint when it needs it or its files are found.
     ``opts`` is a dataclass with size, face_model, checkpoint, flame_dir and weights_dir; a copy is returned."""
     size, face_model = opts.size, opts.face_model
     if ckpt is not None:
-        trained = ckpt["model"]["image_size"]
+        trained = ckpt.model.image_size
         if size not in (None, trained):
             raise BadInputError(f"{opts.checkpoint}: this checkpoint works at {trained}x{trained}; use --size {trained}")
         size = trained
-        if face_model is None and str(ckpt.get("topology", "")).startswith("flame"):
+        if face_model is None and str(ckpt.topology or "").startswith("flame"):
             from reenact.face.flame_backend import flame_files_found
 
-            if ckpt["model"]["guidance"] != "geom_disp" or flame_files_found(opts.flame_dir, opts.weights_dir):
+            if ckpt.model.guidance != "geom_disp" or flame_files_found(opts.flame_dir, opts.weights_dir):
                 face_model = "flame"
                 notify("the checkpoint was trained on FLAME geometry: using --face-model flame")
     size = size or 256
@@ -75,7 +75,7 @@ def warm_up(engine, sources: list[Source]) -> None:
     engine([[src.fit] for src in sources])
 
 
-def make_engine(sources: list[Source], device: torch.device, paste_back: bool, ckpt: dict | None,
+def make_engine(sources: list[Source], device: torch.device, paste_back: bool, ckpt,
                 checkpoint_path: str | None, notify: Callable[[str], None]) -> object:
     """The generator of ``ckpt``, or the geometric warp when there is no checkpoint (said once), for each
     source face, behind :class:`EveryFace` (called with one batch of fits per face)."""

@@ -12,8 +12,7 @@ from reenact.models.generator import PWMGenerator
 
 
 def build_generator(cfg: ModelConfig, n_vertices: int | None = None) -> PWMGenerator:
-    return PWMGenerator(cfg.guidance, num_levels=cfg.num_levels, shrink=cfg.shrink, embed_dim=cfg.embed_dim,
-                        n_vertices=n_vertices, warp=cfg.warp, spectral_norm=cfg.spectral_norm)
+    return PWMGenerator.from_config(cfg, n_vertices)
 
 
 def build_discriminator(cfg: DiscriminatorConfig) -> MultiScaleDiscriminator:

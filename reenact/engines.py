@@ -124,18 +124,16 @@ class GeneratorEngine(_Engine):
 
     name = "PWM generator"
 
-    def __init__(self, source: Source, device: torch.device, paste_back: bool, ckpt: dict, checkpoint_path: str):
-        from reenact.models.checkpoint import load_generator
-
+    def __init__(self, source: Source, device: torch.device, paste_back: bool, ckpt, checkpoint_path: str):
         super().__init__(source, device, paste_back)
-        guidance, topo = ckpt["model"]["guidance"], ckpt.get("topology")
+        guidance, topo = ckpt.model.guidance, ckpt.topology
         if guidance != "geom_disp" and topo != source.fit.topology:
             raise BadInputError(f"{checkpoint_path}: a {guidance} checkpoint carries per-vertex codes for the "
                                 f"{topo} topology; run it with --face-model flame --flame-dir DIR")
         self.warning = None if topo == source.fit.topology else (
             f"{checkpoint_path} was trained on {topo} displacements; running it on the built-in "
             f"{source.fit.topology} geometry")
-        self.gen = load_generator(ckpt, device)
+        self.gen = ckpt.build_generator(device)
         self.crop = self.src if not paste_back else _to_tensor(source.crop, device)
 
     @torch.no_grad()

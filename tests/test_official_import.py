@@ -41,13 +41,13 @@ def test_import_reports_placed_folded_and_dropped(converted):
     assert "discriminator converted" in log
     assert "unused by the release's forward" in log and "fixed Gaussian anti-alias kernel" in log
     assert "FLAME triangles" in log
-    ckpt = checkpoint.load(converted["neural_codes"])
-    assert ckpt["model"]["warp"] == "official" and ckpt["topology"] == "flame5023" and ckpt["n_vertices"] == 5023
-    assert ckpt["generator"]["codes"].shape == (5023, 16)
+    ckpt = checkpoint.Checkpoint.load(converted["neural_codes"])
+    assert ckpt.model.warp == "official" and ckpt.topology == "flame5023" and ckpt.n_vertices == 5023
+    assert ckpt.generator["codes"].shape == (5023, 16) and ckpt.model == checkpoint.official_model("neural_codes")
 
 
 def test_converted_file_reproduces_the_golden_output(converted):
-    gen = checkpoint.load_generator(checkpoint.load(converted["geom_disp"]), torch.device("cpu"))
+    gen = checkpoint.Checkpoint.load(converted["geom_disp"]).build_generator(torch.device("cpu"))
     z = np.load(GOLDEN / "golden_geom_disp.npz")
     with torch.no_grad():
         out = gen(torch.from_numpy(z["img_s"]), disp=torch.from_numpy(z["disp_map"].astype(np.float32)))

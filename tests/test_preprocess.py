@@ -28,18 +28,28 @@ def _preprocess(*args, **kw):
 
 
 def _clips(root) -> dict:
-    manifest = json.loads((root / "manifest.json").read_text())
-    return {c["id"]: c["frames"] for c in manifest["clips"]}
+    from reenact.data.layout import read_clips
+
+    return {c["id"]: c["frames"] for c in read_clips(root).rows()}
+
+
+def _geometry(root, clip: str) -> dict:
+    from reenact.data.clips import ClipReader
+
+    return ClipReader(root / "clips" / clip).geometry()
 
 
 def _check_complete(root) -> None:
-    """Every listed clip is whole: meta, geometry and frame files agree; no temp dirs are left."""
+    """Every listed clip is whole: meta, geometry and frames agree, in four files; no temp dirs are left."""
+    from reenact.data.clips import ClipReader
+
     for clip, n in _clips(root).items():
         folder = root / "clips" / clip
         meta = json.loads((folder / "meta.json").read_text())
-        with np.load(folder / "geometry.npz") as z:
-            assert len(z["vertices"]) == len(z["landmarks"]) == len(z["boxes"]) == n == meta["frames"]
-        assert len(list((folder / "frames").iterdir())) == n
+        g = _geometry(root, clip)
+        assert len(g["vertices"]) == len(g["landmarks"]) == len(g["boxes"]) == n == meta["frames"]
+        assert len(ClipReader(folder)) == n and ClipReader(folder).frame(n - 1).shape == (256, 256, 3)
+        assert sorted(p.name for p in folder.iterdir()) == ["frames.bin", "geometry.npz", "meta.json", "vertices.npy"]
     assert not list((root / "clips").glob(".tmp-*"))
 
 
@@ -64,8 +74,8 @@ def test_variable_rate_clip_keeps_its_real_frame_times(data):
     """vfr_lp_d18: 101 stored frames over 7.2 s; the first 40 are stored once each, with their own times."""
     root, _ = data
     meta = json.loads((root / "clips" / "vfr_lp_d18" / "meta.json").read_text())
-    with np.load(root / "clips" / "vfr_lp_d18" / "geometry.npz") as z:
-        times, index = z["frame_time"], z["frame_index"]
+    g = _geometry(root, "vfr_lp_d18")
+    times, index = g["frame_time"], g["frame_index"]
     steps = np.round(np.diff(times), 3)
     assert abs(meta["fps"] - 101 / 7.2) < 0.05 and meta["source_frames"] == 40
     assert (steps > 0).all() and len(set(steps)) > 1, "irregular, strictly increasing presentation times"
@@ -88,8 +98,8 @@ def test_sigkill_mid_clip_then_rerun_leaves_no_partial_clip(testdata, tmp_path):
            "--identity-from", "none"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
-    while time.time() < deadline and not (root.is_dir() and list((root / "clips").glob(".tmp-*/frames/00020.*"))):
-        time.sleep(0.05)
+    while time.time() < deadline and not (root.is_dir() and any(p.stat().st_size > 300_000 for p in (root / "clips").glob(".tmp-*/frames.bin"))):
+        time.sleep(0.05)  # about 20 frames written
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert list((root / "clips").glob(".tmp-*")), "killed while a clip was being written"
@@ -123,8 +133,8 @@ def test_stored_landmarks_meet_the_foundation_bound(testdata, tmp_path):
         shutil.copy(jpg, clip)
     root = tmp_path / "gt"
     _preprocess(clip, "--out", root, "--identity-from", "none", "--min-frames", "5", "--format", "png")
-    with np.load(root / "clips" / "talking" / "geometry.npz") as z:
-        boxes, lms, index = z["boxes"], z["landmarks"], z["frame_index"]
+    g = _geometry(root, "talking")
+    boxes, lms, index = g["boxes"], g["landmarks"], g["frame_index"]
     errors = []
     for box, lm, i in zip(boxes, lms, index):
         gt = np.array(json.loads((testdata / "landmarks_gt" / f"{i:05d}.json").read_text()), np.float64)
@@ -163,13 +173,16 @@ def test_exit_codes_only_failures_fail(testdata, tmp_path):
 
 
 def test_pairs_flip_mirrors_images_and_mesh_consistently(data):
-    from reenact.data.dataset import PairDataset
+    from torch.utils.data import default_collate
+
+    from reenact.data.dataset import PairDataset, to_device
     from reenact.render.rasterize import rasterize
 
     root, _ = data
     plain, flipped = PairDataset(root, flip=0.0), PairDataset(root, flip=1.0)
     a, b = plain[7], flipped[7]  # the same pair and jitter, flipped or not
-    assert torch.allclose(a["src"].flip(-1), b["src"], atol=1e-6) and not torch.equal(a["src"], a["drv"])
+    (src_a, drv_a), (src_b, _) = (to_device(default_collate([x]), torch.device("cpu"), 256) for x in (a, b))
+    assert torch.allclose(src_a.flip(-1), src_b, atol=1e-6) and not torch.equal(src_a, drv_a)
     tris = torch.as_tensor(plain.triangles)
     ones = torch.ones(1, len(plain.flip_map), 1)
     cov_a = rasterize(a["verts_src"][None], tris, ones, (256, 256)).mask.flip(-1)
@@ -224,9 +237,10 @@ def test_flame_geometry_is_stored_with_face_model_flame(testdata, tmp_path):
                 "--max-frames", "12", "--face-model", "flame", "--flame-dir", flame)
     manifest = json.loads((root / "manifest.json").read_text())
     assert manifest["face_model"] == "flame" and manifest["topology"] == "flame5023"
-    with np.load(root / "clips" / "single_face" / "geometry.npz") as z:
-        verts, lms = z["flame_vertices"], z["landmarks"]
-        assert verts.shape == (12, 5023, 3) and z["flame_expression"].shape == (12, 50)
+    g = _geometry(root, "single_face")
+    verts, lms = g["vertices"], g["landmarks"]
+    assert verts.shape == (12, 5023, 3) and g["flame_expression"].shape == (12, 50)
+    assert g["mediapipe_vertices"].shape == (12, 468, 3)
     inside = (verts[..., :2] > 0) & (verts[..., :2] < 256)
     assert inside.mean() > 0.95 and np.abs(verts[:, :, :2].mean(1) - lms.mean(1)).max() < 40
     with np.load(root / "topology.npz") as z:

@@ -28,6 +28,7 @@ def preprocess_command(
     inputs: list[Path] = typer.Argument(None, help="Video files, folders (searched recursively; a folder of images is one clip), or .txt/.lst files listing clips (used as listed: nothing is walked or stat-ed)."),
     out: Path = typer.Option(None, "--out", "-o", help="Dataset folder (created; re-runs skip finished clips)."),
     finalize: Path = typer.Option(None, "--finalize", metavar="DATA", help="Merge the manifest parts of every shard of DATA into its manifest (after a job array), then exit."),
+    upgrade: Path = typer.Option(None, "--upgrade", metavar="DATA", help="Convert DATA written by reenact 0.1 (dataset layout 1) to this layout in place, then exit."),
     identity_from: IdentityFrom = typer.Option(IdentityFrom.parent, "--identity-from", help="Identity label: the clip's parent folder, grandparent (VoxCeleb id/video/clip.mp4), or none."),
     size: int = typer.Option(256, "--size", help="Crop resolution."),
     image_format: ImageFormat = typer.Option(ImageFormat.jpg, "--format", help="Frame files: jpg or png."),
@@ -49,10 +50,8 @@ def preprocess_command(
 
     from reenact.data.preprocess import PreprocessOptions, preprocess
 
-    if finalize is not None:
-        with user_errors():
-            _finalize(finalize, test_fraction, split_csv)
-        return
+    if finalize is not None or upgrade is not None:
+        return _maintenance(finalize, upgrade, test_fraction, split_csv)
     with user_errors():
         if not inputs or out is None:
             raise BadInputError("give INPUTS... and --out DATA (or --finalize DATA after sharded runs)")
@@ -72,7 +71,7 @@ def preprocess_command(
                     bar.console.print(f"[yellow]{result.status}[/] {result.clip_id}: {result.reason}", soft_wrap=True)
 
             summary = preprocess(inputs, out, opts, progress)
-    listed = (f"manifest lists {len(summary.manifest['clips'])} clip(s) of {summary.manifest['identities']} "
+    listed = (f"manifest lists {summary.manifest['clips']} clip(s) of {summary.manifest['identities']} "
               f"identit(y/ies)") if summary.manifest else \
         f"shard {opts.shard[0]}/{opts.shard[1]} part written; after every shard: reenact preprocess --finalize {out}"
     console.print(f"{out}: {summary.count('done')} clip(s) done ({summary.frames} frames), "
@@ -85,14 +84,39 @@ def preprocess_command(
         raise typer.Exit(1)
 
 
+def _maintenance(finalize: Path | None, upgrade: Path | None, test_fraction: float, split_csv: Path | None) -> None:
+    """--finalize DATA or --upgrade DATA: work on an existing dataset instead of adding clips."""
+    with user_errors():
+        if finalize is not None and upgrade is not None:
+            raise BadInputError("give --finalize DATA or --upgrade DATA, not both")
+        if finalize is not None:
+            _finalize(finalize, test_fraction, split_csv)
+        else:
+            _upgrade(upgrade)
+
+
 def _finalize(data: Path, test_fraction: float, split_csv: Path | None) -> None:
     from reenact.data.preprocess import finalize
 
-    manifest = finalize(data, test_fraction, str(split_csv) if split_csv else None)
-    clips = manifest["clips"]
-    test = sum(c["split"] == "test" for c in clips)
-    console.print(f"{data}: manifest lists {len(clips)} clip(s) ({sum(c['frames'] for c in clips)} frames) of "
-                  f"{manifest['identities']} identit(y/ies); {len(clips) - test} train, {test} test", soft_wrap=True)
+    _totals(data, finalize(data, test_fraction, str(split_csv) if split_csv else None))
+
+
+def _totals(data: Path, manifest: dict, before: str = "") -> None:
+    console.print(f"{data}: {before}manifest lists {manifest['clips']} clip(s) ({manifest['frames']} frames) of "
+                  f"{manifest['identities']} identit(y/ies); {manifest['train']} train, {manifest['test']} test",
+                  soft_wrap=True)
+
+
+def _upgrade(data: Path) -> None:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from reenact.data.upgrade import upgrade
+
+    with Progress(TextColumn("upgrading"), BarColumn(), MofNCompleteColumn(), TextColumn("clips"),
+                  TimeRemainingColumn(), console=console, transient=True) as bar:
+        task = bar.add_task("clips", total=None)
+        converted, manifest = upgrade(data, lambda done, total: bar.update(task, completed=done, total=total))
+    _totals(data, manifest, f"{converted} clip(s) converted to dataset layout {manifest['version']}; ")
 
 
 def _shard(text: str) -> tuple[int, int]:

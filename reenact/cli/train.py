@@ -72,9 +72,9 @@ def _run_with_progress(train, opts, rank0: bool):
                   TimeRemainingColumn(), console=console, transient=True) as bar:
         task = bar.add_task("train", total=opts.config.train.steps, losses="")
 
-        def progress(step: int, total: int, terms: dict) -> None:
-            bar.update(task, completed=step, total=total,
-                       losses=f"G {terms['g_total'].item():.3f} D {terms['d_total'].item():.3f}")
+        def progress(step: int, total: int, terms: dict | None) -> None:
+            losses = {"losses": f"G {terms['g_total']:.3f} D {terms['d_total']:.3f}"} if terms else {}
+            bar.update(task, completed=step, total=total, **losses)  # losses only on logging steps: no sync
 
         return train(opts, notify=notify, progress=progress)
 

@@ -19,21 +19,32 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from reenact.data import layout
+from reenact.data import clips, layout
+from reenact.render.guidance import needs_source_coverage
+from reenact.render.rasterize import coverage
 
 
 class PairDataset(torch.utils.data.Dataset):
+    """Pairs of the ``split``'s clips (2+ frames), read row by row: two frames' bytes through the clip's
+    offset index and two vertex rows through its memory map (:class:`reenact.data.clips.ClipReader`).
+
+    Images stay uint8 at the stored size; :func:`to_device` converts them on the training device, resizes
+    them to ``image_size``, flips them (the vertices are flipped here) and applies the sample's colour
+    jitter there, in the order reenact 0.1 did all of it on the CPU, so the batches are the same.
+    """
+
     def __init__(self, root: str | Path, split: str = "train", image_size: int = 256, flip: float = 0.5,
-                 jitter: float = 0.1, seed: int = 0):
+                 jitter: float = 0.1, seed: int = 0, guidance: str | None = None):
         self.root = Path(root)
         manifest = layout.read_manifest(self.root)
-        self.clips = [c for c in manifest["clips"] if c["split"] == split and c["frames"] >= 2]
-        if not self.clips:
+        self.table = layout.read_clips(self.root)
+        self.rows = self.table.select(split, min_frames=2)  # (n,) row numbers into the clip table
+        if not len(self.rows):
             raise layout.DataError(f"{root}: no {split}-split clips with 2 or more frames")
-        self.stored, self.size, self.ext = manifest["size"], image_size, manifest["image_format"]
-        self.vert_key = "flame_vertices" if manifest["face_model"] == "flame" else "vertices"
+        self.stored, self.size = manifest["size"], image_size
         self.topology, self.triangles, self.flip_map = layout.read_topology(self.root)
         self.flip, self.jitter, self.seed = flip, jitter, seed
+        self.guidance = guidance  # when given, each pair carries the mesh coverages that guidance renders from
 
     def __len__(self) -> int:
         return 2**62  # indices are sample numbers; StepSampler picks them
@@ -41,7 +52,7 @@ class PairDataset(torch.utils.data.Dataset):
     def pair(self, index: int) -> tuple[dict, int, int, bool, np.ndarray]:
         """(clip, frame a, frame b, flipped, jitter factors) of sample ``index``."""
         rng = np.random.default_rng([self.seed, index])
-        clip = self.clips[int(rng.integers(len(self.clips)))]
+        clip = self.table.row(self.rows[int(rng.integers(len(self.rows)))])
         a, b = (int(x) for x in rng.choice(clip["frames"], 2, replace=False))
         flipped = bool(rng.random() < self.flip)
         factors = 1.0 + self.jitter * rng.uniform(-1, 1, 3)  # brightness, contrast, saturation
@@ -49,33 +60,54 @@ class PairDataset(torch.utils.data.Dataset):
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         clip, a, b, flipped, factors = self.pair(index)
-        folder = layout.clip_dir(self.root, clip["id"])
-        with np.load(folder / "geometry.npz") as z:
-            verts = z[self.vert_key][[a, b]].astype(np.float32)  # (2, V, 3) crop pixels at the stored size
-        imgs = torch.stack([_read(folder / "frames" / f"{k:05d}.{self.ext}") for k in (a, b)])  # (2, 3, S, S)
-        if self.size != self.stored:
-            imgs = F.interpolate(imgs, size=(self.size, self.size), mode="area")
-            verts = verts * (self.size / self.stored)
+        reader = clips.ClipReader(layout.clip_dir(self.root, clip["id"]))
+        imgs = np.stack([reader.frame(a), reader.frame(b)])  # (2, S, S, 3) uint8 at the stored size
+        verts = reader.vertices([a, b]) * (self.size / self.stored)  # (2, V, 3) crop pixels at image_size
         if flipped:
-            imgs = imgs.flip(-1)
             verts = verts[:, self.flip_map]
             verts[..., 0] = self.size - verts[..., 0]
-        imgs = _jitter(imgs, factors)
-        return {"src": imgs[0], "drv": imgs[1], "verts_src": torch.from_numpy(verts[0]),
-                "verts_drv": torch.from_numpy(verts[1])}
+        imgs = torch.from_numpy(imgs).permute(0, 3, 1, 2)  # (2, 3, S, S) uint8
+        item = {"src": imgs[0], "drv": imgs[1], "verts_src": torch.from_numpy(verts[0].astype(np.float32)),
+                "verts_drv": torch.from_numpy(verts[1].astype(np.float32)),
+                "flip": torch.tensor(flipped), "jitter": torch.from_numpy(factors.astype(np.float32))}
+        if self.guidance is not None:
+            item.update(self._coverage(item))
+        return item
+
+    def _coverage(self, item: dict) -> dict[str, torch.Tensor]:
+        """The driving mesh's (and for neural codes the source mesh's) face ids and barycentrics at the
+        training size: the rasterizer's data-dependent part, done here so the training step need not
+        wait for the host (:func:`reenact.render.rasterize.coverage`)."""
+        sides = ("drv", "src") if needs_source_coverage(self.guidance) else ("drv",)
+        out = {}
+        for side in sides:
+            face_id, bary = coverage(item[f"verts_{side}"][None], torch.as_tensor(self.triangles), (self.size, self.size))
+            out[f"face_id_{side}"], out[f"bary_{side}"] = face_id[0].to(torch.int32), bary[0]  # (S, S), (3, S, S)
+        return out
 
 
-def _read(path: Path) -> torch.Tensor:
-    from PIL import Image
+def to_device(batch: dict, device: torch.device, size: int,
+              memory_format: torch.memory_format = torch.contiguous_format) -> tuple[torch.Tensor, torch.Tensor]:
+    """(src, drv) of a collated batch as float images in [0, 1] on ``device``: uint8 until the copy, then
+    resized to ``size`` (area), flipped where the sample was, and colour-jittered there, each pair with
+    its own factors."""
+    src = batch["src"].to(device, non_blocking=True)  # (B, 3, S, S) uint8
+    drv = batch["drv"].to(device, non_blocking=True)
+    flip = batch["flip"].to(device, non_blocking=True)[:, None, None, None]  # (B, 1, 1, 1) bool
+    factors = batch["jitter"].to(device, non_blocking=True)  # (B, 3)
+    out = []
+    for img in (src, drv):
+        x = img.float() / 255.0
+        if x.shape[-1] != size:
+            x = F.interpolate(x, size=(size, size), mode="area")
+        x = torch.where(flip, x.flip(-1), x)
+        out.append(_jitter(x, factors).contiguous(memory_format=memory_format))
+    return out[0], out[1]
 
-    with Image.open(path) as im:
-        arr = np.asarray(im.convert("RGB"))
-    return torch.from_numpy(arr.copy()).permute(2, 0, 1).float() / 255.0
 
-
-def _jitter(imgs: torch.Tensor, factors: np.ndarray) -> torch.Tensor:
-    """The same brightness, contrast and saturation factors on every image of ``imgs`` (N, 3, H, W)."""
-    brightness, contrast, saturation = (float(f) for f in factors)
+def _jitter(imgs: torch.Tensor, factors: torch.Tensor) -> torch.Tensor:
+    """Brightness, contrast and saturation ``factors`` (N, 3) on images ``imgs`` (N, 3, H, W)."""
+    brightness, contrast, saturation = (factors[:, i, None, None, None] for i in range(3))  # (N, 1, 1, 1)
     x = imgs * brightness
     grey = (0.299 * x[:, 0] + 0.587 * x[:, 1] + 0.114 * x[:, 2])[:, None]  # (N, 1, H, W)
     x = (x - grey.mean((2, 3), keepdim=True)) * contrast + grey.mean((2, 3), keepdim=True)

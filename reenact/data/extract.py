@@ -6,12 +6,12 @@ loaded once per process and kept (:func:`_models`), so a worker pays for them on
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Iterable
 
 import numpy as np
 
 from reenact import weights
+from reenact.data.clips import FrameWriter, encode
 from reenact.face.crop import warp_crop
 from reenact.face.mediapipe_backend import fit_in_crop
 from reenact.face.pipeline import CropPolicy, FacePipeline
@@ -52,8 +52,8 @@ def release_models() -> None:
 class ClipExtractor:
     """Run :meth:`run` over a clip's frames; :meth:`finish` returns the geometry arrays and backend labels."""
 
-    def __init__(self, opts, frames_dir: Path):
-        self.opts, self.frames_dir = opts, frames_dir
+    def __init__(self, opts, frames: FrameWriter):
+        self.opts, self.frames = opts, frames
         self.models = _models(opts)
         self.rows: dict[str, list] = {k: [] for k in ("frame_index", "frame_time", "boxes", "landmarks", "vertices",
                                                       "pose", "expression")}
@@ -84,11 +84,7 @@ class ClipExtractor:
         self.rejected = tracker.rejected
 
     def _save(self, crop: np.ndarray) -> None:
-        from PIL import Image
-
-        path = self.frames_dir / f"{self.count:05d}.{self.opts.image_format}"
-        kwargs = {"quality": self.opts.jpeg_quality} if self.opts.image_format == "jpg" else {}
-        Image.fromarray(crop).save(path, **kwargs)
+        self.frames.add(encode(crop, self.opts.image_format, self.opts.jpeg_quality))
 
     def finish(self) -> tuple[dict[str, np.ndarray], dict[str, str]]:
         arrays = {k: np.asarray(v, np.int32 if k == "frame_index" else np.float32) for k, v in self.rows.items()}

@@ -1,22 +1,28 @@
-"""The preprocessed dataset layout (what `reenact preprocess` writes and `reenact train` reads).
+"""The preprocessed dataset layout, version 2 (what `reenact preprocess` writes and `reenact train` reads).
 
     DATA/
-      manifest.json                  format, size, backends, and every clip: id, identity, frames, split
-      clips/<clip id>/meta.json      source path, fps, frame count, crop size, backends and versions
-      clips/<clip id>/frames/00000.jpg ...   face crops (JPEG or PNG), face frames only
-      clips/<clip id>/geometry.npz   per stored frame: frame_index, frame_time (seconds, the source
+      manifest.json                  format, layout version, size, backends, totals (clips, train,
+                                     test, frames, identities); no per-clip list
+      clips.npy                      every clip: id, identity, frames, split (:class:`ClipTable`,
+                                     memory-mapped)
+      clips/<clip id>/               one clip, four files (:mod:`reenact.data.clips`): meta.json,
+                                     frames.bin (the face crops' JPEG/PNG bytes with an offset index),
+                                     vertices.npy (memory-mapped) and geometry.npz, which holds per
+                                     stored frame: frame_index, frame_time (seconds, the source
                                      frame's presentation time), boxes (cx, cy, side in source
-                                     pixels; crop = box resized to ``size``), landmarks (68, 2) and
-                                     vertices (V, 3) in crop pixels, pose (yaw, pitch, roll, degrees),
-                                     expression; with FLAME: flame_shape, flame_expression, flame_pose,
-                                     flame_cam, flame_vertices
+                                     pixels; crop = box resized to ``size``), landmarks (68, 2) in
+                                     crop pixels, pose (yaw, pitch, roll, degrees), expression; with
+                                     FLAME: flame_shape, flame_expression, flame_pose, flame_cam and
+                                     mediapipe_vertices
       skipped/<clip id>.json         clips that were looked at and skipped, with the reason
       parts/<run>-<i>of<n>.json      one per preprocess run and shard: its clips (id, identity, frames,
                                      split); ``--finalize`` (or a run over the whole set) merges them
       topology.npz                   the mesh: name, triangles (F, 3), left/right vertex flip map (V,)
 
 A clip directory appears only complete: it is written under ``clips/.tmp-*`` and renamed into place.
-Clip ids are ``identity-ish/…/stem`` paths, e.g. ``id10001/1zcIwhmdeo4/00001`` for VoxCeleb.
+Clip ids are ``identity-ish/…/stem`` paths, e.g. ``id10001/1zcIwhmdeo4/00001`` for VoxCeleb. Layout 1
+(reenact 0.1: a JPEG file per frame, a JSON clip list) is refused; ``reenact preprocess --upgrade``
+converts it (:mod:`reenact.data.upgrade`).
 """
 
 from __future__ import annotations
@@ -29,8 +35,8 @@ import numpy as np
 
 from reenact.errors import BadInputError
 
-FORMAT, VERSION = "reenact-dataset", 1
-MANIFEST, TOPOLOGY = "manifest.json", "topology.npz"
+FORMAT, VERSION = "reenact-dataset", 2  # version: the dataset layout (1 = reenact 0.1)
+MANIFEST, CLIPS, TOPOLOGY = "manifest.json", "clips.npy", "topology.npz"
 
 
 class DataError(BadInputError):
@@ -97,11 +103,6 @@ def part_path(root: Path, run_key: str, shard: tuple[int, int]) -> Path:
 def write_part(root: Path, run_key: str, shard: tuple[int, int], clips: list[dict], settings: dict) -> Path:
     """This shard's clips (``id``, ``identity``, ``frames``, ``split``) and the data settings, atomically."""
     path = part_path(root, run_key, shard)
-    if not path.parent.is_dir() and (root / MANIFEST).is_file():  # a dataset from before parts: keep its clips
-        old = json.loads((root / MANIFEST).read_text())
-        path.parent.mkdir(parents=True)
-        write_json(part_path(root, "legacy", (0, 1)), {"run": "legacy", "shard": [0, 1], "clips": old["clips"],
-                                                         "settings": {k: old[k] for k in SETTINGS if k in old}})
     path.parent.mkdir(parents=True, exist_ok=True)
     write_json(path, {"run": run_key, "shard": list(shard), "settings": settings, "clips": clips})
     return path
@@ -109,15 +110,15 @@ def write_part(root: Path, run_key: str, shard: tuple[int, int], clips: list[dic
 
 def merge_parts(root: Path, test_fraction: float = 0.1, splits: dict[str, str] | None = None,
                 require_complete: bool = True) -> dict:
-    """Merge every ``parts/*.json`` into ``manifest.json`` (atomically) without looking at ``clips/``.
+    """Merge every ``parts/*.json`` into ``clips.npy`` and ``manifest.json`` (atomically) without looking
+    at ``clips/``; return the manifest.
 
     Each run must have all its shards; a missing one is a DataError naming it (``require_complete``).
-    ``splits`` (identity -> train/test) overrides the splits the parts recorded. A dataset written by an
-    older reenact (no parts) is scanned once, as before.
+    ``splits`` (identity -> train/test) overrides the splits the parts recorded.
     """
     paths = sorted((root / PARTS).glob("*.json")) if (root / PARTS).is_dir() else []
     if not paths:
-        return write_manifest(root, test_fraction, splits)
+        raise DataError(f"{root}: no manifest parts (parts/*.json): nothing has been preprocessed into it")
     runs: dict[str, dict[int, set]] = {}  # run -> shard count -> shard indices present
     clips: dict[str, dict] = {}
     settings: dict = {}
@@ -129,45 +130,85 @@ def merge_parts(root: Path, test_fraction: float = 0.1, splits: dict[str, str] |
         for c in part["clips"]:
             clips[c["id"]] = c
     if require_complete:
-        for run, by_count in runs.items():
-            if any(len(present) == n for n, present in by_count.items()):
-                continue  # one complete set of shards for this run's inputs
-            n, present = max(by_count.items(), key=lambda kv: len(kv[1]))
-            missing = sorted(set(range(n)) - present)
-            raise DataError(f"{root}: run {run} has {len(present)} of its {n} shard parts; missing "
-                            f"{', '.join(f'{i}/{n}' for i in missing[:10])}{' ...' if len(missing) > 10 else ''}"
-                            f" (run those shards, then --finalize again)")
-    rows = []
-    for cid in sorted(clips):
-        c = clips[cid]
-        split = split_for(c["identity"], splits, test_fraction, c.get("split"))
-        rows.append({"id": cid, "identity": c["identity"], "frames": c["frames"], "split": split})
-    manifest = {"format": FORMAT, "version": VERSION, **settings, "test_fraction": test_fraction,
-                "identities": len({c["identity"] for c in rows}), "clips": rows}
+        _check_complete(root, runs)
+    ids = sorted(clips)
+    identities = [clips[c]["identity"] for c in ids]
+    table = ClipTable.build(ids, identities, [clips[c]["frames"] for c in ids],
+                            [split_for(i, splits, test_fraction, clips[c].get("split")) for c, i in zip(ids, identities)])
+    table.save(root / CLIPS)
+    manifest = {"format": FORMAT, "version": VERSION, **settings, "test_fraction": test_fraction, **table.totals()}
     write_json(root / MANIFEST, manifest)
     return manifest
 
 
-def write_manifest(root: Path, test_fraction: float = 0.1, splits: dict[str, str] | None = None) -> dict:
-    """Scan the finished clips and write ``manifest.json`` (atomically); return it. Only for datasets
-    without manifest parts (written before 0.2); :func:`merge_parts` does not scan."""
-    clips, settings = [], {}
-    for meta_path in sorted((root / "clips").rglob("meta.json")):
-        if any(p.startswith(".tmp-") for p in meta_path.relative_to(root / "clips").parts):
-            continue
-        meta = json.loads(meta_path.read_text())
-        ident = meta["identity"]
-        split = split_for(ident, splits, test_fraction)
-        clips.append({"id": meta["id"], "identity": ident, "frames": meta["frames"], "split": split})
-        settings = {k: meta[k] for k in SETTINGS}
-    manifest = {"format": FORMAT, "version": VERSION, **settings, "test_fraction": test_fraction,
-                "identities": len({c["identity"] for c in clips}), "clips": clips}
-    write_json(root / MANIFEST, manifest)
-    return manifest
+def _check_complete(root: Path, runs: dict[str, dict[int, set]]) -> None:
+    for run, by_count in runs.items():
+        if any(len(present) == n for n, present in by_count.items()):
+            continue  # one complete set of shards for this run's inputs
+        n, present = max(by_count.items(), key=lambda kv: len(kv[1]))
+        missing = sorted(set(range(n)) - present)
+        raise DataError(f"{root}: run {run} has {len(present)} of its {n} shard parts; missing "
+                        f"{', '.join(f'{i}/{n}' for i in missing[:10])}{' ...' if len(missing) > 10 else ''}"
+                        f" (run those shards, then --finalize again)")
+
+
+class ClipTable:
+    """Every clip of a dataset as one structured array (``clips.npy``: id, identity, frames, split),
+    memory-mapped: a million clips cost a few tens of MB of shared page cache, not a Python list of
+    dicts per process, and a DataLoader worker reopens the map instead of receiving a copy."""
+
+    def __init__(self, path: Path | None = None, array: np.ndarray | None = None):
+        self.path = path
+        self.array = array if array is not None else np.load(path, mmap_mode="r")
+
+    @staticmethod
+    def build(ids, identities, frames, splits) -> "ClipTable":
+        enc = [s.encode() for s in ids], [s.encode() for s in identities]
+        width = [max((len(b) for b in e), default=1) for e in enc]
+        arr = np.empty(len(ids), [("id", f"S{width[0]}"), ("identity", f"S{width[1]}"), ("frames", "<i4"), ("split", "S5")])
+        arr["id"], arr["identity"], arr["frames"], arr["split"] = enc[0], enc[1], frames, [s.encode() for s in splits]
+        return ClipTable(array=arr)
+
+    def save(self, path: Path) -> None:
+        from reenact.io import atomic_output
+
+        with atomic_output(path, force=True) as tmp:
+            with open(tmp, "wb") as f:
+                np.save(f, self.array)
+
+    def __len__(self) -> int:
+        return len(self.array)
+
+    def select(self, split: str = "all", min_frames: int = 0) -> np.ndarray:
+        """Row numbers of the clips in ``split`` (train, test or all) with at least ``min_frames``."""
+        keep = self.array["frames"] >= min_frames
+        if split != "all":
+            keep &= self.array["split"] == split.encode()
+        return np.flatnonzero(keep)
+
+    def row(self, i: int) -> dict:
+        r = self.array[int(i)]
+        return {"id": r["id"].decode(), "identity": r["identity"].decode(), "frames": int(r["frames"]),
+                "split": r["split"].decode()}
+
+    def rows(self, indices=None) -> list[dict]:
+        return [self.row(i) for i in (range(len(self)) if indices is None else indices)]
+
+    def totals(self) -> dict:
+        test = int((self.array["split"] == b"test").sum())
+        return {"clips": len(self), "train": len(self) - test, "test": test,
+                "frames": int(self.array["frames"].sum()), "identities": len(np.unique(self.array["identity"]))}
+
+    def __getstate__(self) -> dict:  # workers reopen the map rather than receive a pickled copy
+        return {"path": self.path, "array": None if self.path else self.array}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__init__(state["path"], state["array"])
 
 
 def read_manifest(root: str | Path) -> dict:
-    """The manifest of a dataset directory; DataError with what to do when there is none."""
+    """The manifest of a dataset directory (settings and totals); DataError with what to do when there is
+    none or when it was written by an older reenact."""
     root = Path(root)
     path = root / MANIFEST
     if not root.is_dir():
@@ -180,9 +221,22 @@ def read_manifest(root: str | Path) -> dict:
         manifest = json.loads(path.read_text())
     except json.JSONDecodeError:
         raise DataError(f"{path}: not valid JSON") from None
-    if manifest.get("format") != FORMAT or manifest.get("version") != VERSION:
+    if manifest.get("format") != FORMAT:
         raise DataError(f"{path}: not a reenact dataset manifest (format {manifest.get('format')!r})")
+    if manifest.get("version") != VERSION:
+        raise DataError(old_layout_message(root, manifest.get("version")))
     return manifest
+
+
+def old_layout_message(root: Path, version) -> str:
+    return (f"{root}: dataset layout {version} (written by reenact 0.1); this reenact reads layout {VERSION}: "
+            f"convert it with `reenact preprocess --upgrade {root}`, or re-run preprocess into a new folder")
+
+
+def read_clips(root: str | Path) -> ClipTable:
+    """The clip table of a dataset whose manifest :func:`read_manifest` accepts."""
+    read_manifest(root)
+    return ClipTable(Path(root) / CLIPS)
 
 
 def read_topology(root: str | Path) -> tuple[str, np.ndarray, np.ndarray]:

@@ -23,7 +23,7 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from reenact.data import layout
+from reenact.data import clips, layout
 from reenact.data.extract import ClipExtractor, release_models
 from reenact.data.sources import ClipJob, discover
 from reenact.errors import BadInputError, ReenactError
@@ -93,6 +93,7 @@ def preprocess(inputs: list[str | Path], out: str | Path, opts: PreprocessOption
     validate(opts)
     root = Path(out)
     splits = layout.read_split_csv(opts.split_csv) if opts.split_csv else None
+    _refuse_old_layout(root)
     jobs = discover(inputs, opts.identity_from, opts.shard)
     root.mkdir(parents=True, exist_ok=True)
     _remove_stale_temps(root)
@@ -119,6 +120,18 @@ def preprocess(inputs: list[str | Path], out: str | Path, opts: PreprocessOption
     if opts.shard[1] == 1:
         summary.manifest = layout.merge_parts(root, opts.test_fraction, splits)
     return summary
+
+
+def _refuse_old_layout(root: Path) -> None:
+    """New clips are not mixed into a dataset of an older layout."""
+    path = root / layout.MANIFEST
+    if path.is_file():
+        try:
+            version = json.loads(path.read_text()).get("version")
+        except (json.JSONDecodeError, AttributeError):
+            raise layout.DataError(f"{path}: not valid JSON") from None
+        if version != layout.VERSION:
+            raise layout.DataError(layout.old_layout_message(root, version))
 
 
 def finalize(out: str | Path, test_fraction: float = 0.1, split_csv: str | None = None) -> dict:
@@ -227,19 +240,23 @@ def _frames(source: Path, fps: float) -> tuple[float, Iterator[TimedFrame], tupl
 
 
 def _build_clip(job: ClipJob, tmp: Path, opts: PreprocessOptions) -> int:
-    """Write frames/, geometry.npz and meta.json of ``job`` into ``tmp``; return the face-frame count."""
+    """Write the clip's files (:mod:`reenact.data.clips`) into ``tmp``; return the face-frame count."""
     fps, frames, frame_size = _frames(job.source, opts.frame_fps)
-    (tmp / "frames").mkdir(parents=True)
-    extractor = ClipExtractor(opts, tmp / "frames")
-    extractor.run(itertools.islice(frames, opts.max_frames), fps)
+    tmp.mkdir(parents=True)
+    writer = clips.FrameWriter(tmp / clips.FRAMES)
+    try:
+        extractor = ClipExtractor(opts, writer)
+        extractor.run(itertools.islice(frames, opts.max_frames), fps)
+    finally:
+        writer.close()
     if extractor.count < opts.min_frames:
         return extractor.count
     arrays, labels = extractor.finish()
-    np.savez(tmp / "geometry.npz", **arrays)
-    layout.write_json(tmp / "meta.json", {
+    clips.write_arrays(tmp, arrays, labels["face_model"])
+    layout.write_json(tmp / clips.META, {
         "id": job.clip_id, "identity": job.identity, "source": str(job.source.resolve()), "fps": fps,
         "frames": extractor.count, "source_frames": extractor.seen, "source_size": frame_size, "rejected_frames": extractor.rejected,
-        "size": opts.size, "image_format": opts.image_format, **labels, "versions": _versions()})
+        "size": opts.size, "image_format": opts.image_format, **labels, "layout": clips.LAYOUT, "versions": _versions()})
     return extractor.count
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from reenact.data import layout
+from reenact.data.clips import ClipReader
 from reenact.errors import BadInputError
 from reenact.face.crop import CropBox, invert_affine
 from reenact.face.fit import FaceFit
@@ -36,7 +37,6 @@ class EvalClip:
     identity: str
     frames: int  # stored face frames
     size: int
-    ext: str
 
     @property
     def folder(self) -> Path:
@@ -52,19 +52,16 @@ class EvalClip:
         return json.loads((self.folder / "meta.json").read_text())
 
     @cached_property
+    def reader(self) -> ClipReader:
+        return ClipReader(self.folder)
+
+    @cached_property
     def geometry(self) -> dict[str, np.ndarray]:
-        with np.load(self.folder / "geometry.npz") as z:
-            return {k: z[k] for k in ("frame_index", "boxes", "vertices", "pose", "expression")}
+        return self.reader.geometry(("frame_index", "boxes", "vertices", "pose", "expression"))
 
     def read(self, indices: np.ndarray) -> list[np.ndarray]:
         """The stored crops (S, S, 3) uint8 at ``indices``."""
-        from PIL import Image
-
-        out = []
-        for k in indices:
-            with Image.open(self.folder / "frames" / f"{int(k):05d}.{self.ext}") as im:
-                out.append(np.asarray(im.convert("RGB")))
-        return out
+        return [self.reader.frame(int(k)) for k in indices]
 
     def fit(self, k: int) -> FaceFit:
         """Stored frame ``k``'s MediaPipe fit, in its own crop's pixels."""
@@ -110,14 +107,14 @@ def load_split(root: str | Path, split: str, limit: int | None = None) -> list[E
     if manifest.get("face_model", "mediapipe") != "mediapipe" and manifest.get("topology") != MEDIAPIPE:
         raise BadInputError(f"{root}: evaluate reads the MediaPipe fits; this data was preprocessed with "
                             f"--face-model {manifest.get('face_model')}")
-    rows = [c for c in manifest["clips"] if split == "all" or c["split"] == split]
+    table = layout.read_clips(root)
+    rows = table.rows(table.select(split))
     if not rows:
-        splits = sorted({c["split"] for c in manifest["clips"]})
+        splits = sorted(s for s in ("train", "test") if manifest.get(s))
         raise BadInputError(f"{root}: no clips in the {split} split (it has: {', '.join(splits) or 'none'}); "
                             "choose --split, or preprocess with --test-fraction / --split-csv")
     rows = sorted(rows, key=lambda c: c["id"])[:limit]
-    return [EvalClip(root, c["id"], c["identity"], int(c["frames"]), int(manifest["size"]), manifest["image_format"])
-            for c in rows]
+    return [EvalClip(root, c["id"], c["identity"], int(c["frames"]), int(manifest["size"])) for c in rows]
 
 
 def make_pairs(clips: list[EvalClip], protocol: str, every: int, seed: int) -> tuple[list[Pair], list[str]]:

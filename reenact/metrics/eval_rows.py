@@ -65,7 +65,7 @@ class EngineRow:
         else:
             self.name = Path(checkpoint).stem
             self.key = "ckpt-" + _file_digest(Path(checkpoint))
-            self.label = f"PWM generator, {self.ckpt['model']['guidance']} ({Path(checkpoint).name})"
+            self.label = f"PWM generator, {self.ckpt.model.guidance} ({Path(checkpoint).name})"
 
     def has(self, pair: Pair) -> bool:
         return True
@@ -77,7 +77,7 @@ class EngineRow:
         import cv2
 
         data_size = pair.source.size
-        size = self.ckpt["model"]["image_size"] if self.ckpt else data_size
+        size = self.ckpt.model.image_size if self.ckpt else data_size
         k = size / data_size
         src_crop = pair.source.read([0])[0]
         if size != data_size:

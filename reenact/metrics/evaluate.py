@@ -22,7 +22,7 @@ from typing import Callable
 
 import numpy as np
 
-from reenact.data import layout
+from reenact.data import clips, layout
 from reenact.devices import resolve_device
 from reenact.errors import BadInputError
 from reenact.metrics.eval_data import PROTOCOLS, Pair, load_split, make_pairs
@@ -244,7 +244,7 @@ class _Run:
 
 def _clip_stamp(p: Pair) -> list:
     """What the driven frames depend on besides the row: the clips' stored geometry (size and time)."""
-    stats = [(c.folder / "geometry.npz").stat() for c in (p.source, p.driver)]
+    stats = [(c.folder / name).stat() for c in (p.source, p.driver) for name in (clips.GEOMETRY, clips.VERTICES)]
     return [[s.st_size, s.st_mtime_ns] for s in stats]
 
 

@@ -1,13 +1,15 @@
-"""reenact checkpoints, and import of the authors' release files (official_pwm.md §8).
+"""reenact checkpoints (:class:`Checkpoint`), and import of the authors' release files (official_pwm.md §8).
 
-A reenact checkpoint is a ``torch.save``d dict, read back with ``weights_only=True``:
+On disk a reenact checkpoint is a ``torch.save``d dict of plain tensors and containers, read back with
+``weights_only=True``:
 
     format: "reenact-checkpoint", version: 1
-    generator: state dict; discriminator: state dict or None
-    model: {guidance, num_levels, shrink, embed_dim, warp, spectral_norm, image_size}
+    generator: state dict; discriminator: state dict or None; discriminator_scales
+    model: the ModelConfig as a dict {guidance, num_levels, shrink, embed_dim, warp, spectral_norm, image_size}
     topology: "flame5023" (official) or the face-model topology it was trained on; n_vertices
     source: where the weights came from; step: training step
     generator_ema (training, optional): the EMA generator, which drive prefers
+    optimizer_g, optimizer_d, config, rng, nan_skipped (training checkpoints: what --resume needs)
 
 The release's ``PWM_<guidance>.pth`` holds ``{'generator', 'discriminator', 'global_step'}``; a bare
 generator state dict is accepted too. Official imports record ``warp: "official"`` (the release's grid
@@ -18,11 +20,12 @@ from __future__ import annotations
 
 import os
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
 import torch
 
+from reenact.config import ModelConfig
 from reenact.errors import BadInputError, OutputExistsError
 from reenact.models.discriminator import MultiScaleDiscriminator
 from reenact.models.generator import PWMGenerator
@@ -64,9 +67,71 @@ def read_official(path: str | Path) -> tuple[dict, dict | None, int | None]:
     raise BadInputError(f"{path}: not a PWM checkpoint (no 'generator' entry, no generator keys)")
 
 
-def official_model_meta(guidance: str) -> dict:
-    return {"guidance": guidance, "num_levels": 6, "shrink": 0.5, "embed_dim": 16, "warp": "official",
-            "spectral_norm": False, "image_size": 256}
+def official_model(guidance: str) -> ModelConfig:
+    """The release's model settings: 6 levels, the release's grid mismatch, spectral norm folded."""
+    return ModelConfig(guidance=guidance, num_levels=6, shrink=0.5, embed_dim=16, warp="official",
+                       spectral_norm=False, image_size=256)
+
+
+@dataclass
+class Resume:
+    """What a training checkpoint adds for ``--resume``."""
+
+    optimizer_g: dict
+    optimizer_d: dict
+    config: dict
+    rng: dict
+    nan_skipped: int = 0
+
+
+@dataclass
+class Checkpoint:
+    """One reenact checkpoint: weights, the one shape of model settings (:class:`ModelConfig`), the
+    geometry it was trained on, and for training checkpoints the state ``--resume`` needs."""
+
+    generator: dict
+    model: ModelConfig
+    source: str = ""
+    topology: str | None = None
+    n_vertices: int | None = None
+    step: int | None = None
+    discriminator: dict | None = None
+    discriminator_scales: list[int] = field(default_factory=lambda: [1])
+    generator_ema: dict | None = None
+    resume: Resume | None = None
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Checkpoint":
+        """Read a reenact checkpoint (weights_only); official release files get a hint to import them."""
+        path = Path(path)
+        obj = _torch_load(path)
+        if not isinstance(obj, dict) or obj.get("format") != FORMAT:
+            hint = " (an official release file? convert it: reenact weights import-official FILE -o OUT.pt)" \
+                if isinstance(obj, dict) and "generator" in obj else ""
+            raise BadInputError(f"{path}: not a reenact checkpoint{hint}")
+        if obj.get("version") != VERSION:
+            raise BadInputError(f"{path}: checkpoint version {obj.get('version')} is not supported (expected {VERSION})")
+        try:
+            model = ModelConfig(**obj["model"])
+            resume = Resume(**{f.name: obj[f.name] for f in fields(Resume) if f.name in obj}) \
+                if "optimizer_g" in obj else None
+            return cls(generator=obj["generator"], model=model, resume=resume,
+                       **{f.name: obj[f.name] for f in fields(cls) if f.name in obj and f.name not in ("generator", "model", "resume")})
+        except (KeyError, TypeError) as exc:
+            raise BadInputError(f"{path}: a malformed reenact checkpoint ({exc.__class__.__name__}: {exc})") from None
+
+    def save(self, out: str | Path) -> None:
+        """Written to a temporary file beside ``out``, then renamed: never a half-written checkpoint."""
+        d = {"format": FORMAT, "version": VERSION, **{f.name: getattr(self, f.name) for f in fields(self)}}
+        d["model"] = asdict(self.model)
+        d.update(asdict(d.pop("resume")) if self.resume is not None else {})
+        _save(d, Path(out))
+
+    def build_generator(self, device: torch.device) -> PWMGenerator:
+        """The generator (its EMA copy when training kept one), in eval mode on ``device``."""
+        gen = PWMGenerator.from_config(self.model, self.n_vertices)
+        gen.load_state_dict(self.generator_ema or self.generator, strict=True)
+        return gen.to(device).eval()
 
 
 def import_official(src: str | Path, out: str | Path, force: bool = False) -> ImportReport:
@@ -76,9 +141,9 @@ def import_official(src: str | Path, out: str | Path, force: bool = False) -> Im
         raise OutputExistsError(f"{out}: already exists (use --force to overwrite)")
     gen_sd, disc_sd, step = read_official(src)
     guidance = infer_guidance(gen_sd)
-    meta = official_model_meta(guidance)
+    model = official_model(guidance)
     n_vertices = FLAME_VERTICES if guidance != "geom_disp" else None
-    gen = generator_from_meta(meta, n_vertices)
+    gen = PWMGenerator.from_config(model, n_vertices)
     conv = convert(gen_sd, gen.state_dict())
     gen.load_state_dict(conv.state_dict, strict=True)
     report = ImportReport(guidance, len(set(conv.renamed.values())), len(conv.folded), dict(conv.dropped), step=step)
@@ -89,14 +154,13 @@ def import_official(src: str | Path, out: str | Path, force: bool = False) -> Im
         disc.load_state_dict(dconv.state_dict, strict=True)
         disc_state, report.discriminator = disc.state_dict(), True
         report.dropped.update({f"discriminator/{k}": v for k, v in dconv.dropped.items()})
-    save({"format": FORMAT, "version": VERSION, "generator": gen.state_dict(), "discriminator": disc_state,
-          "model": meta, "discriminator_scales": [1], "topology": FLAME_TOPOLOGY, "n_vertices": n_vertices,
-          "source": f"official release file {Path(src).name}", "step": step}, out)
+    Checkpoint(gen.state_dict(), model, f"official release file {Path(src).name}", FLAME_TOPOLOGY, n_vertices, step,
+               disc_state, [1]).save(out)
     return report
 
 
-def save(ckpt: dict, out: Path) -> None:
-    """torch.save to a temporary file beside ``out``, then rename: never a half-written checkpoint."""
+def _save(ckpt: dict, out: Path) -> None:
+    """torch.save to a temporary file beside ``out``, then rename."""
     out.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent)
     os.close(fd)
@@ -106,29 +170,3 @@ def save(ckpt: dict, out: Path) -> None:
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
-
-
-def load(path: str | Path) -> dict:
-    """A reenact checkpoint (weights_only). Official release files get a clear hint to import them first."""
-    path = Path(path)
-    obj = _torch_load(path)
-    if not isinstance(obj, dict) or obj.get("format") != FORMAT:
-        hint = " (an official release file? convert it: reenact weights import-official FILE -o OUT.pt)" \
-            if isinstance(obj, dict) and "generator" in obj else ""
-        raise BadInputError(f"{path}: not a reenact checkpoint{hint}")
-    if obj.get("version") != VERSION:
-        raise BadInputError(f"{path}: checkpoint version {obj.get('version')} is not supported (expected {VERSION})")
-    return obj
-
-
-def generator_from_meta(meta: dict, n_vertices: int | None) -> PWMGenerator:
-    return PWMGenerator(meta["guidance"], num_levels=meta["num_levels"], shrink=meta["shrink"],
-                        embed_dim=meta["embed_dim"], n_vertices=n_vertices, warp=meta["warp"],
-                        spectral_norm=meta["spectral_norm"])
-
-
-def load_generator(ckpt: dict, device: torch.device) -> PWMGenerator:
-    """The checkpoint's generator (its EMA copy when training kept one), in eval mode on ``device``."""
-    gen = generator_from_meta(ckpt["model"], ckpt.get("n_vertices"))
-    gen.load_state_dict(ckpt.get("generator_ema") or ckpt["generator"], strict=True)
-    return gen.to(device).eval()

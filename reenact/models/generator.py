@@ -71,6 +71,13 @@ class PWMGenerator(nn.Module):
         spectral_norm: wrap the convs that carry SN in the release (training only).
     """
 
+    @classmethod
+    def from_config(cls, model, n_vertices: int | None = None) -> "PWMGenerator":
+        """The one constructor from model settings (a :class:`reenact.config.ModelConfig`): used by the
+        builders and by checkpoints."""
+        return cls(model.guidance, num_levels=model.num_levels, shrink=model.shrink, embed_dim=model.embed_dim,
+                   n_vertices=n_vertices, warp=model.warp, spectral_norm=model.spectral_norm)
+
     def __init__(self, guidance: str, num_levels: int = 6, shrink: float = 0.5, embed_dim: int = 16,
                  n_vertices: int | None = None, warp: str = "official", spectral_norm: bool = False):
         super().__init__()

@@ -105,6 +105,18 @@ def rasterize(verts: torch.Tensor, faces: torch.Tensor, attrs: torch.Tensor | No
 
     ``attrs`` (B, V, C) are interpolated per pixel; pass None for coverage and barycentrics only.
     """
+    face_id, bary = coverage(verts, faces, size, cull_backfaces, max_candidates)
+    image = interpolate(face_id, bary, faces, attrs) if attrs is not None else None
+    return Raster(image, (face_id >= 0).to(verts.dtype)[:, None], face_id, bary)
+
+
+def coverage(verts: torch.Tensor, faces: torch.Tensor, size: tuple[int, int], cull_backfaces: bool = True,
+             max_candidates: int = 1 << 23) -> tuple[torch.Tensor, torch.Tensor]:
+    """(face_id (B, H, W), -1 for background; bary (B, 3, H, W), 0 on background) of ``faces`` on ``verts``.
+
+    The geometry part of rasterizing: its sizes depend on the data (candidates per triangle), so it
+    synchronizes with the host; training runs it in the DataLoader workers and keeps the step sync-free.
+    """
     h, w = size
     b = verts.shape[0]
     faces = faces.to(verts.device).long()
@@ -128,16 +140,24 @@ def rasterize(verts: torch.Tensor, faces: torch.Tensor, attrs: torch.Tensor | No
     face_id[pix] = gid % n_faces
     bary_img = torch.zeros(b * h * w, 3, dtype=verts.dtype, device=verts.device)
     bary_img[pix] = bary
-    mask = (face_id >= 0).to(verts.dtype).view(b, 1, h, w)
-    image = None
-    if attrs is not None:
-        corner = faces[gid % n_faces]  # (P, 3) vertex ids of each covered pixel's triangle
-        batch = pix // (h * w)
-        vals = attrs[batch[:, None], corner]  # (P, 3, C)
-        flat = torch.zeros(b * h * w, attrs.shape[-1], dtype=attrs.dtype, device=attrs.device)
-        flat[pix] = (vals * bary[..., None].to(attrs.dtype)).sum(1)
-        image = flat.view(b, h, w, -1).permute(0, 3, 1, 2).contiguous()
-    return Raster(image, mask, face_id.view(b, h, w), bary_img.view(b, h, w, 3).permute(0, 3, 1, 2))
+    return face_id.view(b, h, w), bary_img.view(b, h, w, 3).permute(0, 3, 1, 2)
+
+
+def interpolate(face_id: torch.Tensor, bary: torch.Tensor, faces: torch.Tensor, attrs: torch.Tensor) -> torch.Tensor:
+    """Per-vertex ``attrs`` (B, V, C) at every pixel of a :func:`coverage`: (B, C, H, W), 0 on background.
+
+    Dense over all pixels, with no data-dependent shapes, so it never waits for the host;
+    differentiable with respect to ``attrs``.
+    """
+    b, h, w = face_id.shape
+    covered = face_id >= 0
+    corner = faces.to(face_id.device).long()[face_id.clamp(min=0)]  # (B, H, W, 3) vertex ids
+    batch = torch.arange(b, device=face_id.device)[:, None, None]
+    out = 0
+    for k in range(3):
+        out = out + attrs[batch, corner[..., k]] * bary[:, k, :, :, None].to(attrs.dtype)  # (B, H, W, C)
+    out = torch.where(covered[..., None], out, torch.zeros((), dtype=attrs.dtype, device=attrs.device))
+    return out.permute(0, 3, 1, 2).contiguous()
 
 
 def _chunks(tri: torch.Tensor, h: int, w: int, max_candidates: int) -> list[tuple[int, int]]:

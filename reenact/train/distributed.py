@@ -29,6 +29,7 @@ class Dist:
     world: int
     local_rank: int
     device: torch.device
+    control: object = None  # a gloo group for host-side flags (stop requests): no device sync to agree on them
 
     @property
     def main(self) -> bool:
@@ -48,9 +49,12 @@ def setup(device: str) -> Dist:
     if dev.type == "cuda":
         dev = torch.device("cuda", local)
         torch.cuda.set_device(dev)
-    if world > 1 and not dist.is_initialized():
-        dist.init_process_group("nccl" if dev.type == "cuda" else "gloo")
-    return Dist(rank, world, local, dev)
+    control = None
+    if world > 1:
+        if not dist.is_initialized():
+            dist.init_process_group("nccl" if dev.type == "cuda" else "gloo")
+        control = dist.new_group(backend="gloo") if dev.type == "cuda" else None  # None: the default (gloo) group
+    return Dist(rank, world, local, dev, control)
 
 
 def teardown(d: Dist) -> None:
@@ -148,10 +152,17 @@ def average_buffers(model: nn.Module, d: Dist) -> None:
             b.data /= d.world
 
 
+def any_rank_on_device(flag: torch.Tensor, d: Dist) -> None:
+    """``flag`` (a device tensor) becomes its maximum over the ranks, in place, without a host sync."""
+    if d.active:
+        dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+
+
 def any_rank(flag: bool, d: Dist) -> bool:
-    """True on every rank when ``flag`` is true on any (a stop request, a non-finite loss)."""
+    """True on every rank when the host-side ``flag`` is true on any (a stop request). Agreed over the
+    gloo control group on CPU tensors, so the GPU's queue is not drained for it."""
     if not d.active:
         return flag
-    t = torch.tensor([1.0 if flag else 0.0], device=d.device)
-    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    t = torch.tensor([1.0 if flag else 0.0])
+    dist.all_reduce(t, op=dist.ReduceOp.MAX, group=d.control)
     return bool(t.item() > 0)

@@ -49,14 +49,15 @@ def save_grid(path: Path, columns: list[torch.Tensor], rows: int = 4) -> None:
 
 
 @torch.no_grad()
-def reconstruction_l1(gen, batches: list[dict], render, device: torch.device) -> float:
-    """Mean L1(Î, I) of ``gen`` (eval mode) over fixed pairs; ``render`` turns a batch into guidance maps."""
+def reconstruction_l1(gen, batches: list[dict], inputs) -> float:
+    """Mean L1(Î, I) of ``gen`` (eval mode) over fixed pairs; ``inputs`` turns a batch into (src, drv,
+    guidance maps) on the device."""
     was = gen.training
     gen.eval()
     total, count = 0.0, 0
     for b in batches:
-        src, drv = b["src"].to(device), b["drv"].to(device)
-        out = gen(src, **render(b)).out_img
+        src, drv, maps = inputs(b)
+        out = gen(src, **maps).out_img
         total += F.l1_loss(out.float(), drv, reduction="sum").item() / drv[0].numel()
         count += len(drv)
     gen.train(was)

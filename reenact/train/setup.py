@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
@@ -11,6 +11,7 @@ import torch.nn as nn
 
 from reenact.config import Config, to_dict
 from reenact.errors import BadInputError
+from reenact.models.checkpoint import Checkpoint, Resume
 from reenact.train import distributed, state
 
 
@@ -36,22 +37,28 @@ class Parts:
     disc_step: nn.Module | None = None
     memory_format: torch.memory_format = torch.contiguous_format  # of the step's image inputs
 
-    def render(self, batch: dict) -> dict:
-        """Guidance maps of a batch, rendered on the training device."""
+    def inputs(self, batch: dict) -> tuple[torch.Tensor, torch.Tensor, dict]:
+        """(src, drv, guidance maps) of a collated batch on the training device: the images converted,
+        resized and jittered there (:func:`reenact.data.dataset.to_device`), the maps rendered there."""
+        from reenact.data.dataset import to_device
         from reenact.render.guidance import guidance_maps
 
-        dev = self.dist.device
-        return guidance_maps(self.cfg.model.guidance, self.gen.codes, batch["verts_src"].to(dev),
-                             batch["verts_drv"].to(dev), self.faces, self.cfg.model.image_size)
+        dev, size = self.dist.device, self.cfg.model.image_size
+        src, drv = to_device(batch, dev, size, self.memory_format)
+        on_dev = {k: batch[k].to(dev, non_blocking=True) for k in batch if k.startswith(("verts_", "face_id_", "bary_"))}
+        cov = {side: (on_dev[f"face_id_{side}"], on_dev[f"bary_{side}"]) if f"face_id_{side}" in on_dev else None
+               for side in ("src", "drv")}
+        maps = guidance_maps(self.cfg.model.guidance, self.gen.codes, on_dev["verts_src"], on_dev["verts_drv"],
+                             self.faces, size, cov["src"], cov["drv"])
+        return src, drv, maps
 
-    def checkpoint_parts(self) -> dict:
-        """What :func:`reenact.train.state.write` stores, besides format and step."""
-        return {"generator": self.gen.state_dict(), "discriminator": self.disc.state_dict(),
-                "generator_ema": self.ema.state_dict() if self.ema is not None else None,
-                "model": state.model_meta(self.cfg), "discriminator_scales": list(self.cfg.discriminator.scales),
-                "topology": self.topology, "n_vertices": self.n_vertices,
-                "optimizer_g": self.opt_g.state_dict(), "optimizer_d": self.opt_d.state_dict(),
-                "config": to_dict(self.cfg), "rng": state.rng_state(self.dist.device), "nan_skipped": self.nan_skipped}
+    def checkpoint(self) -> Checkpoint:
+        """This step's training checkpoint."""
+        resume = Resume(self.opt_g.state_dict(), self.opt_d.state_dict(), to_dict(self.cfg),
+                        state.rng_state(self.dist.device), self.nan_skipped)
+        return Checkpoint(self.gen.state_dict(), self.cfg.model, "reenact train", self.topology, self.n_vertices,
+                          self.step, self.disc.state_dict(), list(self.cfg.discriminator.scales),
+                          self.ema.state_dict() if self.ema is not None else None, resume)
 
 
 def build_parts(cfg: Config, dist: distributed.Dist, topology: tuple[str, object, object], init_from: str | None,
@@ -59,20 +66,20 @@ def build_parts(cfg: Config, dist: distributed.Dist, topology: tuple[str, object
     from reenact.build import build_discriminator, build_generator, build_objective
 
     name, triangles, flip = topology
-    uses_codes = cfg.model.guidance in ("neural_codes", "both")
-    n_vertices = len(flip) if uses_codes else None
-    init = _read_init(init_from, cfg, name, n_vertices, notify) if init_from else None
+    init = None
+    if init_from:
+        init, cfg = _read_init(init_from, cfg, name, len(flip), notify)
+    n_vertices = len(flip) if cfg.model.guidance in ("neural_codes", "both") else None
     torch.manual_seed(cfg.train.seed)
     gen = build_generator(cfg.model, n_vertices)
     disc = build_discriminator(cfg.discriminator)
     if init is not None:
-        gen.load_state_dict(init["generator"], strict=True)
+        gen.load_state_dict(init.generator, strict=True)
         _maybe_load_discriminator(disc, init, notify)
     gen, disc = distributed.prepare(gen, dist), distributed.prepare(disc, dist)
     objective = build_objective(cfg.loss, cfg.model.warp, weights_dir=weights_dir).to(dist.device)
     betas = tuple(cfg.train.betas)
-    opt_g = torch.optim.Adam(gen.parameters(), lr=cfg.train.lr, betas=betas)
-    opt_d = torch.optim.Adam(disc.parameters(), lr=cfg.train.lr, betas=betas)
+    opt_g, opt_d = (_adam(m.parameters(), cfg.train.lr, betas) for m in (gen, disc))
     ema = None
     if cfg.train.ema > 0:
         import copy
@@ -82,6 +89,22 @@ def build_parts(cfg: Config, dist: distributed.Dist, topology: tuple[str, object
     parts = Parts(cfg, dist, gen, disc, objective, opt_g, opt_d, ema, faces, name, n_vertices,
                   sync_g=distributed.GradientSync(gen, dist), sync_d=distributed.GradientSync(disc, dist))
     return _speed_options(parts)
+
+
+def _adam(params, lr: float, betas: tuple) -> torch.optim.Optimizer:
+    """Fused Adam: one kernel per step, and it honours ``found_inf`` (the loop's device-side skip of a
+    non-finite update), which the foreach and for-loop implementations ignore."""
+    return torch.optim.Adam(params, lr=lr, betas=betas, fused=True)
+
+
+def _keep_fused(opt: torch.optim.Optimizer) -> None:
+    """``load_state_dict`` restores the saved hyperparameters, ``fused`` among them; a checkpoint written
+    by reenact 0.1 (plain Adam) would silently turn the skip off."""
+    for group in opt.param_groups:
+        group.update(fused=True, foreach=None)
+    for param, st in opt.state.items():
+        if "step" in st:  # fused Adam keeps its step count on the parameter's device
+            st["step"] = st["step"].to(param.device, torch.float32)
 
 
 def _speed_options(parts: Parts) -> Parts:
@@ -100,28 +123,24 @@ def _speed_options(parts: Parts) -> Parts:
     return parts
 
 
-def _read_init(path: str, cfg: Config, topology: str, n_vertices: int | None, notify) -> dict:
-    """A reenact checkpoint for fine-tuning; its model settings replace the config's (said once)."""
-    from reenact.models.checkpoint import load
-
-    ckpt = load(path)
-    meta = ckpt["model"]
-    changed = {k: v for k, v in meta.items() if k != "image_size" and getattr(cfg.model, k) != v}
-    for k, v in changed.items():
-        setattr(cfg.model, k, v)
+def _read_init(path: str, cfg: Config, topology: str, n_vertices: int | None, notify) -> tuple[Checkpoint, Config]:
+    """A reenact checkpoint for fine-tuning, and a new config whose model settings are the checkpoint's
+    (but the config's image size); what changed is said once. ``cfg`` itself is left as it was."""
+    ckpt = Checkpoint.load(path)
+    model = replace(ckpt.model, image_size=cfg.model.image_size)
+    changed = {k: v for k, v in asdict(model).items() if getattr(cfg.model, k) != v}
     if changed:
         notify(f"--init-from {Path(path).name}: model settings taken from the checkpoint: "
                + ", ".join(f"{k}={v}" for k, v in changed.items()))
-    if meta["guidance"] != "geom_disp" and ckpt.get("topology") != topology:
-        raise BadInputError(f"{path}: its per-vertex codes are for the {ckpt.get('topology')} topology; "
-                            f"the data uses {topology}")
-    if meta["guidance"] != "geom_disp" and ckpt.get("n_vertices") != n_vertices:
-        raise BadInputError(f"{path}: codes for {ckpt.get('n_vertices')} vertices, the data has {n_vertices}")
-    return ckpt
+    if model.guidance != "geom_disp" and ckpt.topology != topology:
+        raise BadInputError(f"{path}: its per-vertex codes are for the {ckpt.topology} topology; the data uses {topology}")
+    if model.guidance != "geom_disp" and ckpt.n_vertices != n_vertices:
+        raise BadInputError(f"{path}: codes for {ckpt.n_vertices} vertices, the data has {n_vertices}")
+    return ckpt, replace(cfg, model=model)
 
 
-def _maybe_load_discriminator(disc: nn.Module, ckpt: dict, notify) -> None:
-    sd = ckpt.get("discriminator")
+def _maybe_load_discriminator(disc: nn.Module, ckpt: Checkpoint, notify) -> None:
+    sd = ckpt.discriminator
     try:
         if sd is None:
             raise RuntimeError("none stored")
@@ -130,13 +149,15 @@ def _maybe_load_discriminator(disc: nn.Module, ckpt: dict, notify) -> None:
         notify("--init-from: the checkpoint's discriminator does not match this config; D starts fresh")
 
 
-def restore(parts: Parts, ckpt: dict) -> None:
+def restore(parts: Parts, ckpt: Checkpoint) -> None:
     """Models, optimizers, EMA, step, RNG and the non-finite count from a training checkpoint."""
-    parts.gen.load_state_dict(ckpt["generator"])
-    parts.disc.load_state_dict(ckpt["discriminator"])
-    parts.opt_g.load_state_dict(ckpt["optimizer_g"])
-    parts.opt_d.load_state_dict(ckpt["optimizer_d"])
+    parts.gen.load_state_dict(ckpt.generator)
+    parts.disc.load_state_dict(ckpt.discriminator)
+    parts.opt_g.load_state_dict(ckpt.resume.optimizer_g)
+    parts.opt_d.load_state_dict(ckpt.resume.optimizer_d)
+    _keep_fused(parts.opt_g)
+    _keep_fused(parts.opt_d)
     if parts.ema is not None:
-        parts.ema.load_state_dict(ckpt.get("generator_ema") or ckpt["generator"])
-    parts.step, parts.nan_skipped = int(ckpt["step"]), int(ckpt.get("nan_skipped", 0))
-    state.set_rng_state(ckpt["rng"], parts.dist.device)
+        parts.ema.load_state_dict(ckpt.generator_ema or ckpt.generator)
+    parts.step, parts.nan_skipped = int(ckpt.step), int(ckpt.resume.nan_skipped)
+    state.set_rng_state(ckpt.resume.rng, parts.dist.device)

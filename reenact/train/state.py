@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 
 from reenact.errors import BadInputError
-from reenact.models.checkpoint import FORMAT, VERSION, load, save
+from reenact.models.checkpoint import Checkpoint
 
 PATTERN = re.compile(r"step_(\d{8})\.pt$")
 
@@ -38,12 +38,6 @@ def latest(run: Path) -> Path:
     return ckpts[-1]
 
 
-def model_meta(cfg) -> dict:
-    m = cfg.model
-    return {"guidance": m.guidance, "num_levels": m.num_levels, "shrink": m.shrink, "embed_dim": m.embed_dim,
-            "warp": m.warp, "spectral_norm": m.spectral_norm, "image_size": m.image_size}
-
-
 def rng_state(device: torch.device) -> dict:
     state = {"torch": torch.get_rng_state()}
     if device.type == "cuda":
@@ -57,17 +51,17 @@ def set_rng_state(state: dict, device: torch.device) -> None:
         torch.cuda.set_rng_state(state["cuda"], device)
 
 
-def write(run: Path, step: int, parts: dict, keep: int) -> Path:
-    """Save ``parts`` (models, optimizers, ...) as step ``step``; delete all but the newest ``keep``."""
-    path = checkpoint_dir(run) / f"step_{step:08d}.pt"
-    save({"format": FORMAT, "version": VERSION, "step": step, "source": "reenact train", **parts}, path)
+def write(run: Path, ckpt: Checkpoint, keep: int) -> Path:
+    """Save ``ckpt`` as its step; delete all but the newest ``keep``."""
+    path = checkpoint_dir(run) / f"step_{ckpt.step:08d}.pt"
+    ckpt.save(path)
     for old in list_checkpoints(run)[:-keep] if keep > 0 else []:
         old.unlink(missing_ok=True)
     return path
 
 
-def read(path: Path) -> dict:
-    ckpt = load(path)
-    if "optimizer_g" not in ckpt:
+def read(path: Path) -> Checkpoint:
+    ckpt = Checkpoint.load(path)
+    if ckpt.resume is None:
         raise BadInputError(f"{path}: not a training checkpoint (no optimizer state); use --init-from for weights only")
     return ckpt
