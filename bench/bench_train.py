@@ -127,6 +127,9 @@ def _matrix(args, data: Path, device: torch.device) -> None:
 
 
 def _max_batch(args, data: Path, device: torch.device) -> None:
+    if device.type != "cuda":
+        print("--max-batch: needs --device cuda (it doubles the batch until CUDA runs out of memory)")
+        return
     batch, best = args.batch or 16, None
     while batch <= 1024:
         try:
