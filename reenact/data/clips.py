@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from reenact.data.layout import old_layout_message
 from reenact.errors import BadInputError
 
 LAYOUT = 2
@@ -116,8 +117,7 @@ class ClipReader:
 
 def _missing(folder: Path) -> str:
     if (folder / "frames").is_dir():
-        return (f"{folder}: written by reenact 0.1 (dataset layout 1); convert it with "
-                f"`reenact preprocess --upgrade DATA`, or re-run preprocess")
+        return old_layout_message(folder, 1)
     return f"{folder}: incomplete clip (no {FRAMES}); re-run reenact preprocess on it"
 
 

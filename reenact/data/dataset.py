@@ -37,7 +37,7 @@ class PairDataset(torch.utils.data.Dataset):
                  jitter: float = 0.1, seed: int = 0, guidance: str | None = None):
         self.root = Path(root)
         manifest = layout.read_manifest(self.root)
-        self.table = layout.read_clips(self.root)
+        self.table = layout.read_clips(self.root, manifest)
         self.rows = self.table.select(split, min_frames=2)  # (n,) row numbers into the clip table
         if not len(self.rows):
             raise layout.DataError(f"{root}: no {split}-split clips with 2 or more frames")

@@ -210,32 +210,45 @@ def read_manifest(root: str | Path) -> dict:
     """The manifest of a dataset directory (settings and totals); DataError with what to do when there is
     none or when it was written by an older reenact."""
     root = Path(root)
-    path = root / MANIFEST
     if not root.is_dir():
         raise DataError(f"{root}: data directory not found")
-    if not path.is_file():
+    manifest = manifest_file(root)
+    if manifest is None:
         if (root / PARTS).is_dir():
             raise DataError(f"{root}: no {MANIFEST} yet: merge the shards' parts with `reenact preprocess --finalize {root}`")
         raise DataError(f"{root}: no {MANIFEST} (is this a `reenact preprocess` output folder?)")
+    if manifest.get("version") != VERSION:
+        raise DataError(old_layout_message(root, manifest.get("version"), root))
+    return manifest
+
+
+def manifest_file(root: Path) -> dict | None:
+    """``root``'s manifest.json of any layout version, or None when there is none; DataError when it is
+    not JSON or not a reenact manifest."""
+    path = root / MANIFEST
+    if not path.is_file():
+        return None
     try:
         manifest = json.loads(path.read_text())
     except json.JSONDecodeError:
         raise DataError(f"{path}: not valid JSON") from None
-    if manifest.get("format") != FORMAT:
-        raise DataError(f"{path}: not a reenact dataset manifest (format {manifest.get('format')!r})")
-    if manifest.get("version") != VERSION:
-        raise DataError(old_layout_message(root, manifest.get("version")))
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        found = manifest.get("format") if isinstance(manifest, dict) else None
+        raise DataError(f"{path}: not a reenact dataset manifest (format {found!r})")
     return manifest
 
 
-def old_layout_message(root: Path, version) -> str:
-    return (f"{root}: dataset layout {version} (written by reenact 0.1); this reenact reads layout {VERSION}: "
+def old_layout_message(where: Path | str, version, root: Path | str = "DATA") -> str:
+    """What to say about data of an older layout found at ``where`` (the data folder ``root``, or a clip
+    folder in it)."""
+    return (f"{where}: dataset layout {version} (written by reenact 0.1); this reenact reads layout {VERSION}: "
             f"convert it with `reenact preprocess --upgrade {root}`, or re-run preprocess into a new folder")
 
 
-def read_clips(root: str | Path) -> ClipTable:
-    """The clip table of a dataset whose manifest :func:`read_manifest` accepts."""
-    read_manifest(root)
+def read_clips(root: str | Path, manifest: dict | None = None) -> ClipTable:
+    """The clip table of a dataset whose manifest :func:`read_manifest` accepts (read here unless given)."""
+    if manifest is None:
+        read_manifest(root)
     return ClipTable(Path(root) / CLIPS)
 
 

@@ -124,14 +124,9 @@ def preprocess(inputs: list[str | Path], out: str | Path, opts: PreprocessOption
 
 def _refuse_old_layout(root: Path) -> None:
     """New clips are not mixed into a dataset of an older layout."""
-    path = root / layout.MANIFEST
-    if path.is_file():
-        try:
-            version = json.loads(path.read_text()).get("version")
-        except (json.JSONDecodeError, AttributeError):
-            raise layout.DataError(f"{path}: not valid JSON") from None
-        if version != layout.VERSION:
-            raise layout.DataError(layout.old_layout_message(root, version))
+    manifest = layout.manifest_file(root)
+    if manifest is not None and manifest.get("version") != layout.VERSION:
+        raise layout.DataError(layout.old_layout_message(root, manifest["version"], root))
 
 
 def finalize(out: str | Path, test_fraction: float = 0.1, split_csv: str | None = None) -> dict:

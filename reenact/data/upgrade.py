@@ -44,18 +44,9 @@ def upgrade(root: str | Path, progress: Callable[[int, int], None] | None = None
 
 
 def _old_manifest(root: Path) -> dict:
-    path = root / layout.MANIFEST
     if not root.is_dir():
         raise layout.DataError(f"{root}: data directory not found")
-    if not path.is_file():
-        return {}
-    try:
-        old = json.loads(path.read_text())
-    except json.JSONDecodeError:
-        raise layout.DataError(f"{path}: not valid JSON") from None
-    if old.get("format") != layout.FORMAT:
-        raise layout.DataError(f"{path}: not a reenact dataset manifest (format {old.get('format')!r})")
-    return old
+    return layout.manifest_file(root) or {}
 
 
 def _clip_folders(root: Path) -> list[Path]:

@@ -107,7 +107,7 @@ def load_split(root: str | Path, split: str, limit: int | None = None) -> list[E
     if manifest.get("face_model", "mediapipe") != "mediapipe" and manifest.get("topology") != MEDIAPIPE:
         raise BadInputError(f"{root}: evaluate reads the MediaPipe fits; this data was preprocessed with "
                             f"--face-model {manifest.get('face_model')}")
-    table = layout.read_clips(root)
+    table = layout.read_clips(root, manifest)
     rows = table.rows(table.select(split))
     if not rows:
         splits = sorted(s for s in ("train", "test") if manifest.get(s))
