@@ -27,6 +27,7 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/bench_rasterizer.py
 	$(BIN)/python bench/bench_drive.py
+	$(BIN)/python bench/bench_head_warp.py
 	$(BIN)/python bench/bench_live.py
 	$(BIN)/python bench/bench_score.py
 	$(BIN)/python bench/bench_evaluate.py

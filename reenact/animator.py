@@ -22,17 +22,18 @@ FACE_MODELS = ("mediapipe", "flame")
 def prepare_sources(path: Path, image: np.ndarray, faces: FacePipeline, size: int, face_index: int | str | None,
                     geometry) -> list[Source]:
     """The source face chosen by ``face_index`` (``reenact faces`` numbering), or every face for "all",
-    each cropped and fitted."""
+    each cropped and fitted, with the image's person mask."""
     if face_index == "all":
         chosen = faces.faces(image)
         if not chosen:
             chosen = [faces.select(image, 0, path)]  # raises the no-face error
     else:
         chosen = [faces.select(image, face_index, path)]
+    person = faces.person_mask(image)  # once per source image, shared by its faces
     out = []
     for face in chosen:
         crop, affine = crop_face(image, face.detection, size)
-        out.append(Source(image, crop, affine, geometry.fit_source(face.detection, affine), face.detection))
+        out.append(Source(image, crop, affine, geometry.fit_source(face.detection, affine), face.detection, person))
     return out
 
 

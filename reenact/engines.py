@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from reenact.errors import BadInputError
 from reenact.face.fit import FaceFit
@@ -26,6 +27,7 @@ class Source:
     affine: np.ndarray  # image -> crop
     fit: FaceFit
     detection: Detection | None = None  # the face as found in the image (for --find-best-frame)
+    person: np.ndarray | None = None  # (H, W) float32 person confidence of ``image``; None: all person
 
 
 class _Engine:
@@ -49,43 +51,122 @@ class _Engine:
 
 
 class GeometricWarp(_Engine):
-    """No checkpoint: warp the source by the rendered 3D displacement, extended beyond the face.
+    """No checkpoint: the whole-head geometric warp (:mod:`reenact.render.head`).
 
-    The displacement is rendered at half the crop resolution and upsampled bilinearly: it is affine
-    on each triangle (about 8 px wide at 256²), so this changes it by hundredths of a pixel inside
-    the face (``tests/test_warp.py``) and saves three quarters of the rasterization.
+    The face follows the rendered 3D displacement; hair, ears and neck follow the head's rigid
+    motion, decaying into the shoulders; the background stays, and what the head uncovers shows the
+    background plate. With ``paste_back`` the flow is built for the whole image region the head's
+    motion reaches, not only the crop.
+
+    The flow is built at half the crop resolution and upsampled bilinearly (see :meth:`_head_flow`).
     """
 
     name = "geometric warp"
-    render_scale = 0.5
+
+    def __init__(self, source: Source, device: torch.device, paste_back: bool):
+        from reenact.render.head import make_layers
+
+        super().__init__(source, device, paste_back)
+        person = None if source.person is None else torch.as_tensor(source.person, device=device)[None, None]
+        self.person = person if paste_back or person is None else _crop_layer(person, source.affine, source.crop.shape[0])
+        self.layers = make_layers(self.src, self.person)
 
     @torch.no_grad()
     def __call__(self, fits: list[FaceFit]) -> np.ndarray:
         """(B, H, W, 3) uint8 output frames for a batch of transferred fits."""
-        from reenact.render.paste import warp_region
-        from reenact.render.warp import backward_warp
+        from reenact.render.head import composite
 
-        flow = self._flow(fits)
-        if not self.paste_back:
-            return _to_uint8(backward_warp(self.src.expand(len(fits), -1, -1, -1), flow))
-        return self._frames(*warp_region(self.src, flow, self.source.affine))
+        pos, box = self.positions(fits)
+        out = composite(self.layers, pos, box)
+        return _to_uint8(out) if not self.paste_back else self._frames(out, box)
 
-    def _flow(self, fits: list[FaceFit]) -> torch.Tensor:
-        from reenact.render.warp import extend_flow
-
+    def positions(self, fits: list[FaceFit]) -> tuple[torch.Tensor, tuple[int, int, int, int]]:
+        """Where each target pixel samples the source: (B, h, w, 2) pixel positions in the engine's
+        image (the crop, or the full source with ``paste_back``) for the target box (x0, y0, x1, y1)."""
         size = self.source.crop.shape[0]
-        flow, mask = render_displacement(self.src_verts.expand(len(fits), -1, -1), self._verts(fits), self.faces, size,
-                                         self.render_scale)
-        return extend_flow(flow, mask)
+        head, flow, pad = self._head_flow(fits, size)
+        if not self.paste_back:
+            from reenact.render.head import pixel_grid
+
+            inner = flow[:, :, pad:pad + size, pad:pad + size]
+            return pixel_grid(size, size, flow.device, flow.dtype) + inner.permute(0, 2, 3, 1), (0, 0, size, size)
+        return _image_positions(head, flow, pad, self.source.affine, self.src.shape[-2:])
+
+    def _head_flow(self, fits: list[FaceFit], size: int):
+        """The driven head, and the backward flow in pixels (B, 2, S + 2 pad, S + 2 pad) on the crop
+        grown by ``pad`` on each side: the face's rendered displacement, the head's rigid motion
+        around it, the difference extended harmonically (zero only on the grown border, so a face
+        reaching the crop's edge keeps its motion there) and smoothed (about σ = 2 px) to bound what
+        is left of the jumps at self-occlusion edges and mesh holes. All of it is computed at half
+        resolution and upsampled: the result is smooth by construction. With ``paste_back`` the
+        flow's non-rigid part is returned instead (the rigid part is evaluated per image pixel)."""
+        from reenact.render.guidance import geom_disp
+        from reenact.render.head import Head, rigid_field
+        from reenact.render.warp import extend_flow, smooth
+
+        pad = size // 4 if self.paste_back else size // 8
+        n = size + 2 * pad
+        low = n // 2
+        shift = torch.tensor([pad, pad, 0.0], device=self.device)
+        k = torch.tensor([low / n, low / n, low / n], device=self.device)
+        drv = self._verts(fits)
+        head = Head.of(self.source.fit, fits, self.device)
+        flow, mask = geom_disp(((self.src_verts + shift) * k).expand(len(fits), -1, -1), (drv + shift) * k, self.faces, low)
+        base = rigid_field(head, low, -pad, n / low)
+        flow = smooth(extend_flow(flow * (n / 2.0), mask, feather=4, base=base))  # (B, 2, low, low) full-size pixels
+        if self.paste_back:
+            flow = flow - base
+        return head, F.interpolate(flow, size=(n, n), mode="bilinear", align_corners=False), pad
 
     @torch.no_grad()
     def composite(self, fits: list[FaceFit], frames: torch.Tensor) -> torch.Tensor:
         """Animate this face inside ``frames`` (B, 3, H, W), in place of what is there (``--face-index all``)."""
-        from reenact.render.paste import warp_region
+        from reenact.render.head import Layers, composite
 
-        region, (x0, y0, x1, y1) = warp_region(frames, self._flow(fits), self.source.affine)
-        frames[:, :, y0:y1, x0:x1] = region
+        pos, (x0, y0, x1, y1) = self.positions(fits)
+        alpha = self.layers.stack[:, 3:].expand(frames.shape[0], -1, -1, -1)
+        layers = Layers(torch.cat([frames, alpha], 1), self.layers.plate)
+        frames[:, :, y0:y1, x0:x1] = composite(layers, pos, (x0, y0, x1, y1))
         return frames
+
+
+def _crop_layer(layer: torch.Tensor, affine: np.ndarray, size: int) -> torch.Tensor:
+    """A full-image layer (1, C, H, W) resampled into the crop of ``affine`` (image -> crop)."""
+    from reenact.render.head import pixel_grid, sample
+
+    inv = np.linalg.inv(np.vstack([affine, [0, 0, 1]]))[:2]
+    m = torch.as_tensor(inv, dtype=layer.dtype, device=layer.device)
+    q = pixel_grid(size, size, layer.device, layer.dtype)
+    return sample(layer, (q @ m[:, :2].T + m[:, 2])[None])
+
+
+def _image_positions(head, nonrigid: torch.Tensor, pad: int, affine: np.ndarray, shape) -> tuple[torch.Tensor, tuple]:
+    """Full-frame source positions (B, h, w, 2) in image pixels for the image box the head's motion
+    reaches (the crop's box and the head weight's support): p -> C⁻¹(q + h(q) r(q) + n(q)), q = C p,
+    where ``nonrigid`` (B, 2, S + 2 pad, S + 2 pad) is n in pixels on the grown crop, feathered to 0
+    at its border."""
+    from reenact.render.head import pixel_grid
+    from reenact.render.paste import crop_bounds, feather_mask
+
+    n = nonrigid.shape[-1]
+    h, w = shape
+    a = torch.as_tensor(affine, dtype=nonrigid.dtype, device=nonrigid.device)
+    inv = torch.linalg.inv(torch.cat([a, a.new_tensor([[0, 0, 1]])]))[:2]
+    grown = affine.copy()
+    grown[:, 2] += pad
+    x0, y0, x1, y1 = crop_bounds(grown, n, (h, w))  # where n can be non-zero: the grown crop
+    reach = head.reach()[:, None] * inv[:, :2].abs().sum(1)  # (B, 2) image pixels (the crop is axis-aligned)
+    centre = head.centre @ inv[:, :2].T + inv[:, 2]
+    lo, hi = (centre - reach).min(0).values.floor().tolist(), (centre + reach).max(0).values.ceil().tolist()
+    box = (max(min(x0, int(lo[0])), 0), max(min(y0, int(lo[1])), 0), min(max(x1, int(hi[0])), w),
+           min(max(y1, int(hi[1])), h))
+    p = pixel_grid(max(box[3] - box[1], 0), max(box[2] - box[0], 0), a.device, a.dtype, box[0], box[1])
+    q = (p @ a[:, :2].T + a[:, 2]).expand(head.motion.shape[0], -1, -1, -1)  # (B, h', w', 2) crop pixels
+    feathered = nonrigid * feather_mask(n, 0.15, device=a.device).to(a.dtype)
+    nq = F.grid_sample(feathered, (q + pad) * (2.0 / n) - 1, mode="bilinear", padding_mode="zeros",
+                       align_corners=False).permute(0, 2, 3, 1)
+    src_q = q + head.weight(q)[..., None] * head.rigid(q) + nq
+    return src_q @ inv[:, :2].T + inv[:, 2], box
 
 
 def _to_tensor(img: np.ndarray, device: torch.device) -> torch.Tensor:
@@ -96,23 +177,6 @@ def _to_tensor(img: np.ndarray, device: torch.device) -> torch.Tensor:
 def _to_uint8(img: torch.Tensor) -> np.ndarray:
     """(B, 3, H, W) float in [0, 1] -> (B, H, W, 3) uint8."""
     return (img.clamp(0, 1) * 255 + 0.5).to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
-
-
-def render_displacement(src_verts: torch.Tensor, drv_verts: torch.Tensor, faces: torch.Tensor, size: int,
-                        scale: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
-    """geom_disp at ``scale`` x ``size``, upsampled to ``size`` (flow units do not depend on resolution)."""
-    import torch.nn.functional as F
-
-    from reenact.render.guidance import geom_disp
-
-    low = round(size * scale)
-    if low == size:
-        return geom_disp(src_verts, drv_verts, faces, size)
-    k = src_verts.new_tensor([scale, scale, scale])
-    flow, mask = geom_disp(src_verts * k, drv_verts * k, faces, low)
-    up = F.interpolate(torch.cat([flow * mask, mask], 1), size=(size, size), mode="bilinear", align_corners=False)
-    m = up[:, 2:]
-    return up[:, :2] / m.clamp(min=1e-6) * (m > 0.5), (m > 0.5).to(flow.dtype)
 
 
 class GeneratorEngine(_Engine):

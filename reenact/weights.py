@@ -6,7 +6,7 @@ Nothing here downloads. :func:`resolve` looks in, in order:
 2. ``$REENACT_WEIGHTS``;
 3. ``./weights`` in the current directory;
 4. the user cache, ``$XDG_CACHE_HOME/reenact/weights`` (default ``~/.cache/reenact/weights``);
-5. files bundled with the installed package (only the MediaPipe task file is bundled).
+5. files bundled with the installed package (the MediaPipe models).
 
 A file that is not found raises :class:`~reenact.errors.MissingWeightsError` naming the file,
 every place searched, and how to obtain it. A file whose sha256 is known is checked when it is
@@ -58,6 +58,12 @@ MANIFEST: tuple[WeightFile, ...] = (
         "Apache-2.0", "Google MediaPipe BlazeFace full range, as shipped in the mediapipe==0.10.21 wheel on PyPI",
         "Ships with reenact (weights/face_detection_full_range_sparse.tflite)",
         sha256="2c3728e6da56f21e21a320433396fb06d40d9088f2247c05e5635a688d45dfe1", bundled=True),
+    WeightFile(
+        "mediapipe_selfie_segmentation", "selfie_segmentation.tflite",
+        "person vs background in the source photo: the geometric warp moves hair, ears and neck with the head",
+        "Apache-2.0", "Google MediaPipe selfie segmentation, as shipped in the mediapipe==0.10.21 wheel on PyPI",
+        "Ships with reenact (weights/selfie_segmentation.tflite)",
+        sha256="9ee168ec7c8f2a16c56fe8e1cfbc514974cbbb7e434051b455635f1bd1462f5c", bundled=True),
     WeightFile(
         "fan_2d", "2DFAN4-cd938726ad.zip", "68-point landmarks for AKD and crops (face-alignment FAN)",
         "BSD-3-Clause (face-alignment)", "https://www.adrianbulat.com/downloads/python-fan/2DFAN4-cd938726ad.zip",

@@ -33,6 +33,7 @@ from reenact.face.detect import FaceBox, FaceDetector, iou
 from reenact.face.fit import FaceFit
 from reenact.face.landmarks68 import mediapipe_to_68
 from reenact.face.mediapipe_backend import Detection, MediaPipeFaces, fit_in_crop, pose_from_matrix
+from reenact.face.segment import PersonSegmenter
 from reenact.face.tracker import CropPolicy, DriverTracker, Tracked, face_box
 from reenact.io.video import TimedFrame
 
@@ -81,7 +82,8 @@ def crop_and_fit(image: np.ndarray, det: Detection, size: int) -> tuple[np.ndarr
 
 
 class FacePipeline:
-    """The face models of one process: BlazeFace (full range) and the Face Landmarker (IMAGE mode).
+    """The face models of one process: BlazeFace (full range), the Face Landmarker (IMAGE mode) and,
+    on first use, the person segmenter.
 
     Use as a context manager. Model files are resolved (and checked) before anything loads.
     """
@@ -89,6 +91,7 @@ class FacePipeline:
     def __init__(self, weights_dir: str | Path | None = None, max_faces: int = 8):
         self.task = weights.resolve("mediapipe_face_landmarker", weights_dir)
         detector = weights.resolve("mediapipe_face_detector", weights_dir)
+        self._weights_dir, self._segmenter = weights_dir, None
         self.detector = FaceDetector(detector)
         try:
             self.landmarker = MediaPipeFaces(self.task, num_faces=max_faces)
@@ -99,6 +102,8 @@ class FacePipeline:
     def close(self) -> None:
         self.landmarker.close()
         self.detector.close()
+        if self._segmenter is not None:
+            self._segmenter.close()
 
     def __enter__(self) -> "FacePipeline":
         return self
@@ -132,6 +137,13 @@ class FacePipeline:
             raise BadInputError(f"{what}: --face-index {idx} is out of range: {len(faces)} face(s) found, "
                                 f"numbered 0-{len(faces) - 1} (see `reenact faces {what}`)")
         return faces[idx]
+
+    def person_mask(self, image: np.ndarray) -> np.ndarray:
+        """(H, W) float32 person confidence of a still image (:mod:`reenact.face.segment`); the
+        segmenter loads on first use, so commands that never ask for it do not pay for it."""
+        if self._segmenter is None:
+            self._segmenter = PersonSegmenter(weights.resolve("mediapipe_selfie_segmentation", self._weights_dir))
+        return self._segmenter(image)
 
     def largest(self, image: np.ndarray) -> Detection | None:
         """The largest face of an image that is mostly face (a crop): the landmarker alone."""

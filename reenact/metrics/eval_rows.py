@@ -29,7 +29,7 @@ from reenact.io.video import VIDEO_SUFFIXES
 from reenact.metrics.eval_data import Pair
 
 RESERVED = ("copy", "warp")
-WARP_VERSION = "warp-1"  # bump when the geometric warp's output changes, to invalidate cached drives
+WARP_VERSION = "warp-2"  # bump when the geometric warp's output changes, to invalidate cached drives
 BATCH = 16
 
 

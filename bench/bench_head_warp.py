@@ -1,0 +1,100 @@
+"""The whole-head geometric warp against the true frames: photometric error relative to copying the source.
+
+Self-reenactment with ``--paste-back``: frame 0 of each clip is the source photo and the clip drives
+it, so every output frame has a true frame. Per frame t ≥ 1, with the true frame's MediaPipe mesh:
+  * face: inside the face oval;
+  * ring: the band up to 0.35 face heights outside the oval (hair, temples, ears, jaw line, neck).
+ratio = Σ_t mean|output − true| / Σ_t mean|source − true| over the region (1 = no better than not
+moving at all; lower is better).
+
+Usage: python bench/bench_head_warp.py [--compare REF] [--clips single_face.mp4,lp_d11.mp4]
+  --compare REF also drives with the tool as of git revision REF (a temporary worktree) and prints both.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from _common import ROOT, TESTDATA, machine
+
+RING = 0.35  # ring width in face heights
+
+
+def regions(points: np.ndarray, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """(face, ring) masks of one frame from its 478 landmarks in pixels."""
+    import cv2
+
+    from reenact.face.regions import FACE_OVAL, polygon_mask
+
+    face = polygon_mask(points, FACE_OVAL, shape)
+    height = float(np.linalg.norm(points[10, :2] - points[152, :2]))
+    dist = cv2.distanceTransform((~face).astype(np.uint8), cv2.DIST_L2, 5)
+    return face, (dist > 0) & (dist <= RING * height)
+
+
+def ratios(output: Path, clip: Path, source: np.ndarray) -> dict[str, float]:
+    from reenact.face.pipeline import FacePipeline
+    from reenact.io import VideoReader
+
+    err = {"face": [0.0, 0.0], "ring": [0.0, 0.0]}
+    with FacePipeline() as faces:
+        for t, (out, true) in enumerate(zip(VideoReader(output), VideoReader(clip))):
+            det = faces.largest(true) if t else None
+            if det is None:
+                continue
+            masks = dict(zip(("face", "ring"), regions(det.points, true.shape[:2])))
+            for name, m in masks.items():
+                d_out = np.abs(out.astype(np.float32) - true)[m].mean()
+                d_src = np.abs(source.astype(np.float32) - true)[m].mean()
+                err[name][0] += d_out
+                err[name][1] += d_src
+    return {k: a / b for k, (a, b) in err.items()}
+
+
+def drive_with(python_path: Path, source: Path, clip: Path, out: Path) -> None:
+    env = dict(os.environ, PYTHONPATH=str(python_path))
+    subprocess.run([sys.executable, "-m", "reenact", "drive", str(source), str(clip), "-o", str(out), "--paste-back",
+                    "--force"], check=True, env=env, cwd=python_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def main() -> None:
+    from reenact.io import VideoReader, write_image
+
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--compare", default=None, help="git revision to compare with")
+    ap.add_argument("--clips", default="single_face.mp4,lp_d11.mp4")
+    args = ap.parse_args()
+    print(f"machine: {machine()}")
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        trees = {"this tree": ROOT}
+        if args.compare:
+            subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "-f", "--detach", str(tmp / "before"),
+                            args.compare], check=True, capture_output=True)
+            trees = {args.compare: tmp / "before", **trees}
+        try:
+            for name in args.clips.split(","):
+                clip = TESTDATA / "videos" / name
+                first = next(iter(VideoReader(clip)))
+                src = tmp / f"{clip.stem}_frame0.png"
+                write_image(src, first)
+                for label, tree in trees.items():
+                    out = tmp / f"{clip.stem}_{abs(hash(label))}.mp4"
+                    drive_with(tree, src, clip, out)
+                    r = ratios(out, clip, first)
+                    print(f"{name:16s} {label:12s} face ratio {r['face']:.3f}   ring ratio {r['ring']:.3f}")
+        finally:
+            if args.compare:
+                subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tmp / "before")],
+                               capture_output=True)
+
+
+if __name__ == "__main__":
+    main()
