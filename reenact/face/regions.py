@@ -24,7 +24,7 @@ EYES = {"right": dict(corners=(33, 133), lids=((159, 145), (158, 153))),
 
 def eye_opening(points: np.ndarray) -> float:
     """The eye aspect ratio of ``points`` (468+, 2+) averaged over both eyes: mean lid distance over
-    corner distance (about 0.3 open, under 0.1 closed)."""
+    corner distance (0.47 on lp_d11 frame 0, a wide-eyed child; near 0 closed)."""
     p = np.asarray(points, np.float64)[:, :2]
     ratios = []
     for eye in EYES.values():
