@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from reenact.errors import BadInputError
 from reenact.face.fit import FaceFit
 from reenact.face.mediapipe_backend import Detection
-from reenact.face.mesh import topology
+from reenact.face.mesh import MEDIAPIPE, topology
 
 
 @dataclass
@@ -70,14 +70,34 @@ class GeometricWarp(_Engine):
         person = None if source.person is None else torch.as_tensor(source.person, device=device)[None, None]
         self.person = person if paste_back or person is None else _crop_layer(person, source.affine, source.crop.shape[0])
         self.layers = make_layers(self.src, self.person)
+        self.mouth = None
+        if source.fit.topology == MEDIAPIPE:  # the mouth's contour is MediaPipe's
+            from reenact.render.mouth import MouthFill
+
+            self.mouth = MouthFill(self.src, self._in_image(source.fit.vertices[None])[0])
+
+    def _in_image(self, verts: np.ndarray) -> np.ndarray:
+        """Crop-pixel vertices (B, V, 2+) as pixels of the engine's image (the full source with paste-back)."""
+        xy = np.asarray(verts, np.float64)[..., :2]
+        if not self.paste_back:
+            return xy
+        inv = np.linalg.inv(np.vstack([self.source.affine, [0, 0, 1]]))[:2]
+        return xy @ inv[:, :2].T + inv[:, 2]
+
+    def _render(self, fits: list[FaceFit], layers) -> tuple[torch.Tensor, tuple[int, int, int, int]]:
+        """The warped target pixels (B, 3, h, w) of the target box, mouth included."""
+        from reenact.render.head import composite
+
+        pos, box = self.positions(fits)
+        out = composite(layers, pos, box)
+        if self.mouth is not None:
+            out = self.mouth(out, box, self._in_image(np.stack([f.vertices for f in fits])))
+        return out, box
 
     @torch.no_grad()
     def __call__(self, fits: list[FaceFit]) -> np.ndarray:
         """(B, H, W, 3) uint8 output frames for a batch of transferred fits."""
-        from reenact.render.head import composite
-
-        pos, box = self.positions(fits)
-        out = composite(self.layers, pos, box)
+        out, box = self._render(fits, self.layers)
         return _to_uint8(out) if not self.paste_back else self._frames(out, box)
 
     def positions(self, fits: list[FaceFit]) -> tuple[torch.Tensor, tuple[int, int, int, int]]:
@@ -102,7 +122,7 @@ class GeometricWarp(_Engine):
         flow's non-rigid part is returned instead (the rigid part is evaluated per image pixel)."""
         from reenact.render.guidance import geom_disp
         from reenact.render.head import Head, rigid_field
-        from reenact.render.warp import extend_flow, smooth
+        from reenact.render.warp import extend_flow, fill_holes, smooth
 
         pad = size // 4 if self.paste_back else size // 8
         n = size + 2 * pad
@@ -113,7 +133,8 @@ class GeometricWarp(_Engine):
         head = Head.of(self.source.fit, fits, self.device)
         flow, mask = geom_disp(((self.src_verts + shift) * k).expand(len(fits), -1, -1), (drv + shift) * k, self.faces, low)
         base = rigid_field(head, low, -pad, n / low)
-        flow = smooth(extend_flow(flow * (n / 2.0), mask, feather=4, base=base))  # (B, 2, low, low) full-size pixels
+        filled, closed = fill_holes(flow, mask, round(0.15 * low))  # eyes and mouth, from their rims
+        flow = smooth(extend_flow(filled * (n / 2.0), closed, feather=4, base=base), inside=mask)  # (B, 2, low, low), px
         if self.paste_back:
             flow = flow - base
         return head, F.interpolate(flow, size=(n, n), mode="bilinear", align_corners=False), pad
@@ -121,12 +142,11 @@ class GeometricWarp(_Engine):
     @torch.no_grad()
     def composite(self, fits: list[FaceFit], frames: torch.Tensor) -> torch.Tensor:
         """Animate this face inside ``frames`` (B, 3, H, W), in place of what is there (``--face-index all``)."""
-        from reenact.render.head import Layers, composite
+        from reenact.render.head import Layers
 
-        pos, (x0, y0, x1, y1) = self.positions(fits)
         alpha = self.layers.stack[:, 3:].expand(frames.shape[0], -1, -1, -1)
-        layers = Layers(torch.cat([frames, alpha], 1), self.layers.plate)
-        frames[:, :, y0:y1, x0:x1] = composite(layers, pos, (x0, y0, x1, y1))
+        out, (x0, y0, x1, y1) = self._render(fits, Layers(torch.cat([frames, alpha], 1), self.layers.plate))
+        frames[:, :, y0:y1, x0:x1] = out
         return frames
 
 

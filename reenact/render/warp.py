@@ -57,6 +57,35 @@ def harmonic_fill(flow: torch.Tensor, mask: torch.Tensor, grid: int = 32, levels
     return F.interpolate(x, size=flow.shape[-2:], mode="bilinear", align_corners=False)
 
 
+def _max_pool(x: torch.Tensor, k: int) -> torch.Tensor:
+    """k×k max filter (stride 1, same size) as two separable passes."""
+    x = F.max_pool2d(x, (1, k), 1, (0, k // 2))
+    return F.max_pool2d(x, (k, 1), 1, (k // 2, 0))
+
+
+def fill_holes(flow: torch.Tensor, mask: torch.Tensor, size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Fill the holes of ``mask`` (B, 1, H, W) narrower than ``size`` px (the mesh's eye and mouth
+    openings: a morphological closing finds them) from their rims by push-pull (mask-weighted means
+    over a pyramid, finest known level first). Returns the filled flow and the closed mask.
+
+    The openings are filled here, at the mesh's own resolution, rather than by the coarse harmonic
+    lattice, and :func:`smooth` leaves the mesh itself alone: with the lattice and a blur over the
+    lids a closing eye's lids were blended with a coarse average and a blink stopped halfway."""
+    k = size | 1
+    closed = 1 - _max_pool(1 - _max_pool(mask, k), k)
+    levels = [(flow * mask, mask)]
+    while len(levels) < 5 and min(levels[-1][1].shape[-2:]) > 4:
+        x, w = levels[-1]
+        levels.append((F.avg_pool2d(x, 2, ceil_mode=True), F.avg_pool2d(w, 2, ceil_mode=True)))
+    x, w = levels[-1]
+    fill = x / w.clamp(min=1e-6)
+    for x, w in reversed(levels[:-1]):
+        up = F.interpolate(fill, size=x.shape[-2:], mode="bilinear", align_corners=False)
+        fill = torch.where(w > 0, x / w.clamp(min=1e-6), up)
+    filled = torch.where(mask > 0, flow, fill)
+    return filled, torch.maximum(mask, closed)
+
+
 def extend_flow(flow: torch.Tensor, mask: torch.Tensor, feather: int = 3, base: torch.Tensor | None = None) -> torch.Tensor:
     """The face flow inside the face, blended over ``feather`` pixels into what lies outside: the
     :func:`harmonic_fill` of the face flow, or with ``base`` (B, 2, H, W) that field plus the harmonic
@@ -69,10 +98,19 @@ def extend_flow(flow: torch.Tensor, mask: torch.Tensor, feather: int = 3, base: 
     return soft * flow + (1 - soft) * outside
 
 
-def smooth(x: torch.Tensor, passes: int = 2) -> torch.Tensor:
+def smooth(x: torch.Tensor, passes: int = 2, inside: torch.Tensor | None = None, feather: int = 3) -> torch.Tensor:
     """``passes`` 3×3 box filters of ``x`` (B, C, H, W), borders renormalized: close to a Gaussian of
     σ = √(2 passes / 3) pixels (1.15 for two), at a fraction of a Gaussian convolution's cost on CPU.
-    On a flow it spreads any remaining jump J over a few pixels, bounding its gradient to about J / 3."""
+    On a flow it spreads any remaining jump J over a few pixels, bounding its gradient to about J / 3.
+
+    With ``inside`` (B, 1, H, W), ``x`` is kept as it is more than ``feather`` pixels inside it (the
+    face mesh and its filled openings: a closing eyelid's motion is a few pixels wide and a blur
+    would halve it), blending to the smoothed field at its edge."""
+    y = x
     for _ in range(passes):
-        x = F.avg_pool2d(x, 3, 1, 1, count_include_pad=False)
-    return x
+        y = F.avg_pool2d(y, 3, 1, 1, count_include_pad=False)
+    if inside is None:
+        return y
+    k = 2 * feather + 1
+    keep = (((F.avg_pool2d(inside, k, 1, feather, count_include_pad=False) - 0.5) * 2).clamp(0, 1) * inside) ** 2
+    return keep * x + (1 - keep) * y
