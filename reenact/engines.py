@@ -84,20 +84,21 @@ class GeometricWarp(_Engine):
         inv = np.linalg.inv(np.vstack([self.source.affine, [0, 0, 1]]))[:2]
         return xy @ inv[:, :2].T + inv[:, 2]
 
-    def _render(self, fits: list[FaceFit], layers) -> tuple[torch.Tensor, tuple[int, int, int, int]]:
-        """The warped target pixels (B, 3, h, w) of the target box, mouth included."""
+    def _render(self, fits: list[FaceFit], layers) -> tuple[torch.Tensor, tuple[int, int, int, int], torch.Tensor]:
+        """The warped target pixels (B, 3, h, w) of the target box, mouth included, the box, and the
+        moved person alpha (B, 1, h, w)."""
         from reenact.render.head import composite
 
         pos, box = self.positions(fits)
-        out = composite(layers, pos, box)
+        out, alpha = composite(layers, pos, box)
         if self.mouth is not None:
             out = self.mouth(out, box, self._in_image(np.stack([f.vertices for f in fits])))
-        return out, box
+        return out, box, alpha
 
     @torch.no_grad()
     def __call__(self, fits: list[FaceFit]) -> np.ndarray:
         """(B, H, W, 3) uint8 output frames for a batch of transferred fits."""
-        out, box = self._render(fits, self.layers)
+        out, box, _ = self._render(fits, self.layers)
         return _to_uint8(out) if not self.paste_back else self._frames(out, box)
 
     def positions(self, fits: list[FaceFit]) -> tuple[torch.Tensor, tuple[int, int, int, int]]:
@@ -145,7 +146,7 @@ class GeometricWarp(_Engine):
         from reenact.render.head import Layers
 
         alpha = self.layers.stack[:, 3:].expand(frames.shape[0], -1, -1, -1)
-        out, (x0, y0, x1, y1) = self._render(fits, Layers(torch.cat([frames, alpha], 1), self.layers.plate))
+        out, (x0, y0, x1, y1), _ = self._render(fits, Layers(torch.cat([frames, alpha], 1), self.layers.plate))
         frames[:, :, y0:y1, x0:x1] = out
         return frames
 
@@ -204,6 +205,11 @@ class GeneratorEngine(_Engine):
 
     Only ``geom_disp`` checkpoints run on the built-in MediaPipe geometry; neural codes live on the
     vertices of the topology they were trained on (FLAME's 5023 for the official files).
+
+    With ``paste_back`` the generated crop is blended into the whole-head geometric warp of the full
+    frame (:class:`GeometricWarp`, same segmentation) through the crop's feathered square times the
+    moved person mask: hair outside the crop moves with the head as inside it, and the background,
+    inside the crop too, is the still background, so the crop leaves no seam.
     """
 
     name = "PWM generator"
@@ -219,15 +225,14 @@ class GeneratorEngine(_Engine):
             f"{source.fit.topology} geometry")
         self.gen = ckpt.build_generator(device)
         self.crop = self.src if not paste_back else _to_tensor(source.crop, device)
+        self.head = GeometricWarp(source, device, True) if paste_back else None
 
     @torch.no_grad()
     def __call__(self, fits: list[FaceFit]) -> np.ndarray:
-        from reenact.render.paste import paste_crop
-
         out = self._crops(fits)
         if not self.paste_back:
             return _to_uint8(out)
-        return self._frames(*paste_crop(self.src, out, self.source.affine))
+        return self._frames(*self._paste(out, fits, self.head.layers))
 
     def _crops(self, fits: list[FaceFit]) -> torch.Tensor:
         from reenact.render.guidance import guidance_maps
@@ -237,12 +242,23 @@ class GeneratorEngine(_Engine):
                              self._verts(fits), self.faces, size)
         return self.gen(self.crop.expand(len(fits), -1, -1, -1), **maps).out_img
 
+    def _paste(self, crops: torch.Tensor, fits: list[FaceFit], layers) -> tuple[torch.Tensor, tuple]:
+        """``crops`` (B, 3, S, S) over the whole-head warp of ``layers``: the target box's pixels and the box."""
+        from reenact.render.paste import crop_in_box
+
+        geo, box, person = self.head._render(fits, layers)
+        fg = crop_in_box(crops, self.source.affine, box)  # (B, 4, h, w): RGB, feathered crop square
+        alpha = fg[:, 3:] * person
+        return geo + alpha * (fg[:, :3] - geo), box
+
     @torch.no_grad()
     def composite(self, fits: list[FaceFit], frames: torch.Tensor) -> torch.Tensor:
         """Blend this face's generated crops into ``frames`` (B, 3, H, W) (``--face-index all``)."""
-        from reenact.render.paste import paste_crop
+        from reenact.render.head import Layers
 
-        region, (x0, y0, x1, y1) = paste_crop(frames, self._crops(fits), self.source.affine)
+        alpha = self.head.layers.stack[:, 3:].expand(frames.shape[0], -1, -1, -1)
+        region, (x0, y0, x1, y1) = self._paste(self._crops(fits), fits,
+                                               Layers(torch.cat([frames, alpha], 1), self.head.layers.plate))
         frames[:, :, y0:y1, x0:x1] = region
         return frames
 

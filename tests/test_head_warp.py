@@ -103,3 +103,48 @@ def test_background_stays_and_the_hair_follows_the_head(pipeline, testdata, tmp_
     r = ratios(out, clip, first)
     print(f"single_face self-reenactment: face ratio {r['face']:.3f}, ring ratio {r['ring']:.3f}")
     assert r["ring"] < 0.65 and r["face"] < 0.47
+
+
+def test_no_motion_gives_the_source_back_exactly(pipeline, testdata):
+    """Driven by its own fit, the paste-back warp returns the source image: the rigid motion is the
+    identity, the flow zero, the plate unused (the head did not move) and pixels outside the box copied."""
+    geo = make_geometry("mediapipe")
+    path = testdata / "faces" / "lp_s0.jpg"
+    image = read_image(path)
+    src = prepare_sources(path, image, pipeline, 256, None, geo)[0]
+    for paste_back, want in ((True, image), (False, src.crop)):
+        out = GeometricWarp(src, torch.device("cpu"), paste_back)([src.fit])[0]
+        diff = np.abs(out.astype(int) - want)
+        print(f"paste_back={paste_back}: max difference {diff.max()}")
+        assert diff.max() <= 1
+
+
+def test_a_checkpoint_pastes_back_through_the_person_mask(pipeline, testdata):
+    """A random tiny generator (its output is noise) pasted back into lp_s6: the white wall inside the
+    crop's square stays the source's, pixel for pixel (the old feathered-square paste put the noise
+    there too), the face shows the generator, and nothing changes outside the crop."""
+    from reenact.config import ModelConfig
+    from reenact.engines import GeneratorEngine
+    from reenact.face.mesh import MEDIAPIPE
+    from reenact.models.checkpoint import Checkpoint
+    from reenact.models.generator import PWMGenerator
+    from reenact.render.paste import crop_bounds
+
+    model = ModelConfig("geom_disp", num_levels=4, shrink=0.125, embed_dim=4, spectral_norm=False, image_size=64)
+    torch.manual_seed(0)
+    ckpt = Checkpoint(PWMGenerator.from_config(model).state_dict(), model, "a test", MEDIAPIPE, step=0)
+    path = testdata / "faces" / "lp_s6.jpg"
+    image = read_image(path)
+    src = prepare_sources(path, image, pipeline, 64, None, make_geometry("mediapipe"))[0]
+    out = GeneratorEngine(src, torch.device("cpu"), True, ckpt, "tiny.pt")([src.fit])[0].astype(int)
+    x0, y0, x1, y1 = crop_bounds(src.affine, 64, image.shape[:2])
+    wall = torch.nn.functional.max_pool2d(torch.as_tensor(src.person > 0.02).float()[None, None], 21, 1, 10)[0, 0] == 0
+    inside = np.zeros(image.shape[:2], bool)
+    inside[y0:y1, x0:x1] = True
+    wall_in_crop = wall.numpy() & inside
+    assert wall_in_crop.sum() > 5000, "the crop's square takes in some wall"
+    assert np.abs(out - image)[wall_in_crop].max() <= 1, "the wall inside the crop is the source's"
+    assert np.abs(out - image)[~inside].max() <= 1, "outside the crop nothing changes (but float rounding)"
+    face = np.round(src.fit.vertices[:, :2].mean(0)).astype(int)  # crop pixels -> image pixels
+    cx, cy = (np.linalg.inv(np.vstack([src.affine, [0, 0, 1]]))[:2] @ [face[0], face[1], 1]).astype(int)
+    assert np.abs(out - image)[cy - 5:cy + 5, cx - 5:cx + 5].mean() > 10, "the face is the generator's"

@@ -1,12 +1,9 @@
-"""Geometric warp pieces: exact identity, harmonic extension, full-resolution paste-back."""
+"""Geometric warp pieces: exact identity, harmonic extension, geom_disp conventions, neural codes."""
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 
-from reenact.face.crop import CropBox
-from reenact.render.paste import crop_bounds, warp_full_frame
 from reenact.render.warp import backward_warp, extend_flow, harmonic_fill
 
 
@@ -46,22 +43,6 @@ def test_harmonic_fill_is_smooth_decays_and_fills_holes():
     near = harmonic_fill(flow, mask)[0, 0, 30, 64]
     assert 0 <= far < near < 0.1, "motion decays away from the face"
     assert inside.any()
-
-
-def test_full_frame_paste_with_zero_flow_is_lossless_and_local():
-    rng = np.random.default_rng(0)
-    img = torch.as_tensor(rng.integers(0, 256, (1, 3, 300, 400)), dtype=torch.float32) / 255
-    box = CropBox(cx=200.0, cy=160.0, side=100.0)
-    a = box.affine(64)
-    out = warp_full_frame(img, torch.zeros(1, 2, 64, 64), a)
-    assert torch.equal((out * 255).round(), (img * 255).round())
-    flow = torch.full((1, 2, 64, 64), 0.2)
-    out = warp_full_frame(img, flow, a)
-    x0, y0, x1, y1 = crop_bounds(a, 64, (300, 400))
-    changed = (out != img).any(1)[0]
-    ys, xs = torch.nonzero(changed, as_tuple=True)
-    assert ys.min() >= y0 and ys.max() < y1 and xs.min() >= x0 and xs.max() < x1
-    assert changed.sum() > 1000
 
 
 def test_geom_disp_sign_and_units_point_target_pixels_to_the_source():

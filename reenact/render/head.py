@@ -209,9 +209,11 @@ def sample(layer: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
                          align_corners=False)
 
 
-def composite(layers: Layers, pos: torch.Tensor, box: tuple[int, int, int, int], still: float = 1.0) -> torch.Tensor:
+def composite(layers: Layers, pos: torch.Tensor, box: tuple[int, int, int, int],
+              still: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
     """The warped person over the still background: (B, 3, y1 - y0, x1 - x0) for the target pixels of
-    ``box`` (x0, y0, x1, y1) of the layers' image, each showing the source at ``pos`` (B, h, w, 2).
+    ``box`` (x0, y0, x1, y1) of the layers' image, each showing the source at ``pos`` (B, h, w, 2),
+    and the moved person alpha (B, 1, h, w).
 
     The background behind a target pixel q is the source itself at q, except where the source shows
     the person at q and the head has moved (μ(q) = smoothstep(|pos(q) − q| / ``still`` px)): there the
@@ -225,4 +227,4 @@ def composite(layers: Layers, pos: torch.Tensor, box: tuple[int, int, int, int],
     mu = ((pos - q).norm(dim=-1) / still).clamp(0, 1)[:, None]
     mu = mu * mu * (3 - 2 * mu) * here[:, 3:]
     background = here[:, :3] + mu * (layers.plate[:, :, y0:y1, x0:x1] - here[:, :3])
-    return moved[:, :3] * alpha + background * (1 - alpha)
+    return moved[:, :3] * alpha + background * (1 - alpha), alpha
