@@ -127,15 +127,16 @@ class GeometricWarp(_Engine):
 
         pad = size // 4 if self.paste_back else size // 8
         n = size + 2 * pad
-        low = n // 2
-        shift = torch.tensor([pad, pad, 0.0], device=self.device)
-        k = torch.tensor([low / n, low / n, low / n], device=self.device)
-        drv = self._verts(fits)
+        low, p = n // 2, pad // 2
         head = Head.of(self.source.fit, fits, self.device)
-        flow, mask = geom_disp(((self.src_verts + shift) * k).expand(len(fits), -1, -1), (drv + shift) * k, self.faces, low)
-        base = rigid_field(head, low, -pad, n / low)
+        # the mesh is rendered inside the crop only (at half resolution) and padded with "no mesh"
+        flow, mask = geom_disp(self.src_verts.expand(len(fits), -1, -1) * 0.5, self._verts(fits) * 0.5, self.faces,
+                               size // 2)
+        flow, mask = F.pad(flow * (size / 2.0), (p, p, p, p)), F.pad(mask, (p, p, p, p))  # (B, 2, low, low) px
+        base = F.interpolate(rigid_field(head, low // 2, -pad, 2 * n / low), size=(low, low), mode="bilinear",
+                             align_corners=False)  # smooth: computed at a quarter of the resolution
         filled, closed = fill_holes(flow, mask, round(0.15 * low))  # eyes and mouth, from their rims
-        flow = smooth(extend_flow(filled * (n / 2.0), closed, feather=4, base=base), inside=mask)  # (B, 2, low, low), px
+        flow = smooth(extend_flow(filled, closed, feather=4, base=base), inside=mask)
         if self.paste_back:
             flow = flow - base
         return head, F.interpolate(flow, size=(n, n), mode="bilinear", align_corners=False), pad
@@ -146,7 +147,7 @@ class GeometricWarp(_Engine):
         from reenact.render.head import Layers
 
         alpha = self.layers.stack[:, 3:].expand(frames.shape[0], -1, -1, -1)
-        out, (x0, y0, x1, y1), _ = self._render(fits, Layers(torch.cat([frames, alpha], 1), self.layers.plate))
+        out, (x0, y0, x1, y1), _ = self._render(fits, Layers(torch.cat([frames, alpha], 1), self.layers.lift))
         frames[:, :, y0:y1, x0:x1] = out
         return frames
 
@@ -258,7 +259,7 @@ class GeneratorEngine(_Engine):
 
         alpha = self.head.layers.stack[:, 3:].expand(frames.shape[0], -1, -1, -1)
         region, (x0, y0, x1, y1) = self._paste(self._crops(fits), fits,
-                                               Layers(torch.cat([frames, alpha], 1), self.head.layers.plate))
+                                               Layers(torch.cat([frames, alpha], 1), self.head.layers.lift))
         frames[:, :, y0:y1, x0:x1] = region
         return frames
 

@@ -49,11 +49,12 @@ RAMP_SLOPE = 3.0  # L >= RAMP_SLOPE * r_max: the ramp adds at most 1.5 / 3 = 0.5
 
 @dataclass
 class Layers:
-    """A source image as the warp samples it: RGB and person alpha stacked (1, 4, H, W), and the
-    background plate (1, 3, H, W); float in [0, 1]."""
+    """A source image as the warp samples it: RGB and person alpha stacked (1, 4, H, W), and ``lift``
+    (1, 3, H, W) = α · (background plate − image), what turns the source into its background where
+    the person moved away."""
 
     stack: torch.Tensor
-    plate: torch.Tensor
+    lift: torch.Tensor
 
 
 PERSON_FLOOR, PERSON_FULL = 0.02, 0.3  # confidence below: background; above: wholly person
@@ -66,10 +67,10 @@ def make_layers(image: torch.Tensor, person: torch.Tensor | None) -> Layers:
     whatever counts as background stays behind as a ghost when the head moves. So the alpha is the
     confidence stretched: 0 below ``PERSON_FLOOR``, 1 from ``PERSON_FULL``, a smoothstep between."""
     if person is None:
-        return Layers(torch.cat([image, torch.ones_like(image[:, :1])], 1), image)
+        return Layers(torch.cat([image, torch.ones_like(image[:, :1])], 1), torch.zeros_like(image))
     x = ((person - PERSON_FLOOR) / (PERSON_FULL - PERSON_FLOOR)).clamp(0, 1)
     alpha = x * x * (3 - 2 * x)
-    return Layers(torch.cat([image, alpha], 1), background_plate(image, person))
+    return Layers(torch.cat([image, alpha], 1), alpha * (background_plate(image, person) - image))
 
 
 def background_plate(image: torch.Tensor, person: torch.Tensor, threshold: float = PERSON_FLOOR,
@@ -222,9 +223,8 @@ def composite(layers: Layers, pos: torch.Tensor, box: tuple[int, int, int, int],
     x0, y0, x1, y1 = box
     moved = sample(layers.stack, pos)  # (B, 4, h, w): RGB, alpha
     alpha = moved[:, 3:]
-    here = layers.stack[:, :, y0:y1, x0:x1]  # (1, 4, h, w)
     q = pixel_grid(y1 - y0, x1 - x0, pos.device, pos.dtype, x0, y0)
     mu = ((pos - q).norm(dim=-1) / still).clamp(0, 1)[:, None]
-    mu = mu * mu * (3 - 2 * mu) * here[:, 3:]
-    background = here[:, :3] + mu * (layers.plate[:, :, y0:y1, x0:x1] - here[:, :3])
-    return moved[:, :3] * alpha + background * (1 - alpha), alpha
+    mu = mu * mu * (3 - 2 * mu)
+    background = layers.stack[:, :3, y0:y1, x0:x1] + mu * layers.lift[:, :, y0:y1, x0:x1]
+    return background + alpha * (moved[:, :3] - background), alpha

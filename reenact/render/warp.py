@@ -36,7 +36,7 @@ def _jacobi(x: torch.Tensor, known: torch.Tensor, value: torch.Tensor, iters: in
     return x
 
 
-def harmonic_fill(flow: torch.Tensor, mask: torch.Tensor, grid: int = 32, levels: int = 3, iters: int = 40):
+def harmonic_fill(flow: torch.Tensor, mask: torch.Tensor, grid: int = 32, levels: int = 3, iters: int = 20):
     """Extend ``flow`` (B, 2, H, W) from where ``mask`` (B, 1, H, W) is 1 to the whole image.
 
     Solves Laplace's equation on a ``grid``² lattice, with the face's flow fixed and zero flow on the
@@ -71,8 +71,11 @@ def fill_holes(flow: torch.Tensor, mask: torch.Tensor, size: int) -> tuple[torch
     The openings are filled here, at the mesh's own resolution, rather than by the coarse harmonic
     lattice, and :func:`smooth` leaves the mesh itself alone: with the lattice and a blur over the
     lids a closing eye's lids were blended with a coarse average and a blink stopped halfway."""
-    k = size | 1
-    closed = 1 - _max_pool(1 - _max_pool(mask, k), k)
+    q = 2  # the closing runs at half the resolution: holes are found to a pixel
+    small = F.avg_pool2d(mask, q, ceil_mode=True)
+    k = max(3, size // q) | 1
+    shut = 1 - _max_pool(1 - _max_pool((small > 0.5).to(mask.dtype), k), k)
+    closed = F.interpolate(shut, scale_factor=q, mode="nearest")[..., :mask.shape[-2], :mask.shape[-1]]
     levels = [(flow * mask, mask)]
     while len(levels) < 5 and min(levels[-1][1].shape[-2:]) > 4:
         x, w = levels[-1]
@@ -107,10 +110,13 @@ def smooth(x: torch.Tensor, passes: int = 2, inside: torch.Tensor | None = None,
     face mesh and its filled openings: a closing eyelid's motion is a few pixels wide and a blur
     would halve it), blending to the smoothed field at its edge."""
     y = x
-    for _ in range(passes):
-        y = F.avg_pool2d(y, 3, 1, 1, count_include_pad=False)
+    for _ in range(passes):  # separable 3×3 box
+        y = F.avg_pool2d(F.avg_pool2d(y, (1, 3), 1, (0, 1), count_include_pad=False), (3, 1), 1, (1, 0),
+                         count_include_pad=False)
     if inside is None:
         return y
     k = 2 * feather + 1
-    keep = (((F.avg_pool2d(inside, k, 1, feather, count_include_pad=False) - 0.5) * 2).clamp(0, 1) * inside) ** 2
+    near = F.avg_pool2d(inside, (1, k), 1, (0, feather), count_include_pad=False)  # separable box
+    near = F.avg_pool2d(near, (k, 1), 1, (feather, 0), count_include_pad=False)
+    keep = (((near - 0.5) * 2).clamp(0, 1) * inside) ** 2
     return keep * x + (1 - keep) * y
