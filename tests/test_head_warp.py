@@ -19,7 +19,8 @@ from reenact.face.geometry import make_geometry
 from reenact.face.regions import INNER_LIPS, polygon_mask
 from reenact.io import VideoReader, read_image, write_image
 
-GRADIENT_BOUND = 3.5  # ||grad f||_2 in px/px; measured max 3.28, at a closing eyelid (kept unsmoothed, render/warp.smooth)
+GRADIENT_BOUND = 3.5  # ||grad f||_2 in px/px; measured max 3.28, beside the nose of a turned head (lp_d11 frame 224):
+# a self-occlusion edge of the mesh flow, which render/warp.smooth leaves unsmoothed inside the mesh
 
 
 def _cross_fits(pipeline, testdata, frames):
