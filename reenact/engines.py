@@ -13,6 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from reenact.errors import BadInputError
+from reenact.face.crop import apply_affine, invert_affine
 from reenact.face.fit import FaceFit
 from reenact.face.mediapipe_backend import Detection
 from reenact.face.mesh import MEDIAPIPE, topology
@@ -68,8 +69,9 @@ class GeometricWarp(_Engine):
 
         super().__init__(source, device, paste_back)
         person = None if source.person is None else torch.as_tensor(source.person, device=device)[None, None]
-        self.person = person if paste_back or person is None else _crop_layer(person, source.affine, source.crop.shape[0])
-        self.layers = make_layers(self.src, self.person)
+        if person is not None and not paste_back:
+            person = _crop_layer(person, source.affine, source.crop.shape[0])
+        self.layers = make_layers(self.src, person)
         self.mouth = None
         if source.fit.topology == MEDIAPIPE:  # the mouth's contour is MediaPipe's
             from reenact.render.mouth import MouthFill
@@ -79,10 +81,7 @@ class GeometricWarp(_Engine):
     def _in_image(self, verts: np.ndarray) -> np.ndarray:
         """Crop-pixel vertices (B, V, 2+) as pixels of the engine's image (the full source with paste-back)."""
         xy = np.asarray(verts, np.float64)[..., :2]
-        if not self.paste_back:
-            return xy
-        inv = np.linalg.inv(np.vstack([self.source.affine, [0, 0, 1]]))[:2]
-        return xy @ inv[:, :2].T + inv[:, 2]
+        return apply_affine(invert_affine(self.source.affine), xy) if self.paste_back else xy
 
     def _render(self, fits: list[FaceFit], layers) -> tuple[torch.Tensor, tuple[int, int, int, int], torch.Tensor]:
         """The warped target pixels (B, 3, h, w) of the target box, mouth included, the box, and the
@@ -117,8 +116,8 @@ class GeometricWarp(_Engine):
         """The driven head, and the backward flow in pixels (B, 2, S + 2 pad, S + 2 pad) on the crop
         grown by ``pad`` on each side: the face's rendered displacement, the head's rigid motion
         around it, the difference extended harmonically (zero only on the grown border, so a face
-        reaching the crop's edge keeps its motion there) and smoothed (about σ = 2 px) to bound what
-        is left of the jumps at self-occlusion edges and mesh holes. All of it is computed at half
+        reaching the crop's edge keeps its motion there) and, outside the mesh, smoothed (about σ = 2 px)
+        to bound what is left of the jumps at the mesh's edges and openings. All of it is computed at half
         resolution and upsampled: the result is smooth by construction. With ``paste_back`` the
         flow's non-rigid part is returned instead (the rigid part is evaluated per image pixel)."""
         from reenact.render.guidance import geom_disp
@@ -156,8 +155,7 @@ def _crop_layer(layer: torch.Tensor, affine: np.ndarray, size: int) -> torch.Ten
     """A full-image layer (1, C, H, W) resampled into the crop of ``affine`` (image -> crop)."""
     from reenact.render.head import pixel_grid, sample
 
-    inv = np.linalg.inv(np.vstack([affine, [0, 0, 1]]))[:2]
-    m = torch.as_tensor(inv, dtype=layer.dtype, device=layer.device)
+    m = torch.as_tensor(invert_affine(affine), dtype=layer.dtype, device=layer.device)
     q = pixel_grid(size, size, layer.device, layer.dtype)
     return sample(layer, (q @ m[:, :2].T + m[:, 2])[None])
 
@@ -173,7 +171,7 @@ def _image_positions(head, nonrigid: torch.Tensor, pad: int, affine: np.ndarray,
     n = nonrigid.shape[-1]
     h, w = shape
     a = torch.as_tensor(affine, dtype=nonrigid.dtype, device=nonrigid.device)
-    inv = torch.linalg.inv(torch.cat([a, a.new_tensor([[0, 0, 1]])]))[:2]
+    inv = torch.as_tensor(invert_affine(affine), dtype=a.dtype, device=a.device)
     grown = affine.copy()
     grown[:, 2] += pad
     x0, y0, x1, y1 = crop_bounds(grown, n, (h, w))  # where n can be non-zero: the grown crop

@@ -15,6 +15,7 @@ from reenact import weights
 from reenact.animator import prepare_sources
 from reenact.drive import DriveOptions, drive, driver_stream
 from reenact.engines import GeometricWarp
+from reenact.face.crop import apply_affine, invert_affine
 from reenact.face.geometry import make_geometry
 from reenact.face.regions import INNER_LIPS, polygon_mask
 from reenact.io import VideoReader, read_image, write_image
@@ -147,5 +148,5 @@ def test_a_checkpoint_pastes_back_through_the_person_mask(pipeline, testdata):
     assert np.abs(out - image)[wall_in_crop].max() <= 1, "the wall inside the crop is the source's"
     assert np.abs(out - image)[~inside].max() <= 1, "outside the crop nothing changes (but float rounding)"
     face = np.round(src.fit.vertices[:, :2].mean(0)).astype(int)  # crop pixels -> image pixels
-    cx, cy = (np.linalg.inv(np.vstack([src.affine, [0, 0, 1]]))[:2] @ [face[0], face[1], 1]).astype(int)
+    cx, cy = apply_affine(invert_affine(src.affine), face[None].astype(float))[0].astype(int)
     assert np.abs(out - image)[cy - 5:cy + 5, cx - 5:cx + 5].mean() > 10, "the face is the generator's"

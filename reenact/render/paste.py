@@ -10,6 +10,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from reenact.face.crop import apply_affine, invert_affine
+from reenact.render.head import pixel_grid
+
 
 def feather_mask(size: int, margin: float = 0.08, device=None) -> torch.Tensor:
     """(1, 1, size, size): 1 inside, a cosine ramp to 0 over the outer ``margin`` of the crop."""
@@ -21,8 +24,7 @@ def feather_mask(size: int, margin: float = 0.08, device=None) -> torch.Tensor:
 
 def crop_bounds(affine: np.ndarray, size: int, shape: tuple[int, int]) -> tuple[int, int, int, int]:
     """Integer image box (x0, y0, x1, y1) covering the crop of ``affine``, clipped to ``shape`` (H, W)."""
-    inv = np.linalg.inv(np.vstack([affine, [0, 0, 1]]))[:2]
-    corners = np.array([[0, 0], [size, 0], [0, size], [size, size]], np.float64) @ inv[:, :2].T + inv[:, 2]
+    corners = apply_affine(invert_affine(affine), np.array([[0, 0], [size, 0], [0, size], [size, size]], np.float64))
     x0, y0 = np.floor(corners.min(0)).astype(int)
     x1, y1 = np.ceil(corners.max(0)).astype(int)
     h, w = shape
@@ -35,9 +37,7 @@ def crop_in_box(crop: torch.Tensor, affine: np.ndarray, box: tuple[int, int, int
     b, _, s, _ = crop.shape
     x0, y0, x1, y1 = box
     a = torch.as_tensor(affine, dtype=crop.dtype, device=crop.device)
-    ys, xs = torch.meshgrid(torch.arange(y0, y1, device=crop.device, dtype=crop.dtype) + 0.5,
-                            torch.arange(x0, x1, device=crop.device, dtype=crop.dtype) + 0.5, indexing="ij")
-    q = torch.stack([xs, ys], -1) @ a[:, :2].T + a[:, 2]  # (h, w, 2) crop pixels
+    q = pixel_grid(y1 - y0, x1 - x0, crop.device, crop.dtype, x0, y0) @ a[:, :2].T + a[:, 2]  # (h, w, 2) crop pixels
     layers = torch.cat([crop, feather_mask(s, device=crop.device).to(crop.dtype).expand(b, -1, -1, -1)], 1)
     return F.grid_sample(layers, (q * (2.0 / s) - 1).expand(b, -1, -1, -1), mode="bilinear", padding_mode="zeros",
                          align_corners=False)
