@@ -3,25 +3,32 @@ stays still, and background the head uncovers is filled from background (issue 1
 
 For a target point q (crop pixels) the backward map to the source is
 
-    s(q) = q + h(q) · r(q) + n(q),      r(q) = A q − q,
+    s(q) = q + h(q) · r(q) + n(q),      r(q) = A q + l (z(q) − c_z) − q,
 
-* ``A`` (:func:`rigid_motion`): the head's rigid motion, a 2D affine fitted by least squares to the
-  upper face oval (ear to ear over the forehead), where hair and ears attach. Two other fits were
-  tried on lp_d11 and dropped: the mesh's stable Procrustes vertices (nose parallax and nods gave a
-  13 % vertical squash that stretched the hair upward) and the fits' 3D placement on the mean-depth
-  plane (the hairline slid against the forehead).
+* ``r`` (:class:`Skull`, :meth:`Head.rigid`): the head's rigid motion from the two fits' 3D
+  placements, applied to a skull proxy: a driven pixel on the head lies on a cap in front of the
+  skull's centre (behind the ears), and the map is the 3D similarity between the fits, projected.
+  So when the head nods or turns, the crown and the hair at the head's outline move less than the
+  face, and the other way, as they do. Measured on self-reenactment (ring error relative to copying
+  the source, ``bench/bench_head_warp.py``): lp_d11 0.730 with the cap, 0.898 with a 2D similarity
+  fitted to the upper face oval, 0.900 with a 2D affine on it (it stretched the hair along the
+  face's foreshortening); single_face 0.530, 0.519, 0.535 (all with the fresh-detection tracker). Also tried and dropped: the mesh's
+  Procrustes vertices (nose parallax gave a vertical squash) and the mean-depth plane.
 * ``h`` (:meth:`Head.weight`): 1 on the head, falling to 0 below the chin (neck into the shoulders)
   and away from the face, a smoothstep over two ramps (``ramp`` radially, ``drop`` below the chin).
 * ``n``: the non-rigid rest. On the face mesh, the rendered displacement minus ``h r``; elsewhere its
   harmonic extension (:func:`reenact.render.warp.harmonic_fill`), zero on the border of the crop
   grown by a quarter (an eighth without paste-back); then the whole flow is smoothed (σ ≈ 2 px).
 
-**Gradient bound.** ∇(h r) = h ∇r + r ⊗ ∇h, so ‖∇(h r)‖₂ ≤ a + 1.5 r_max / L with a = ‖A₂ₓ₂ − I‖₂ and
-r_max the largest |r| on the ramp. :func:`ramp_length` picks L ≥ 3 r_max, so the rigid part's
-gradient is at most a + 0.5 unless the cap (``MAX_RAMP`` face heights) binds. The whole flow, mesh
+**Gradient bound.** ∇(h r) = h ∇r + r ⊗ ∇h and ∇r = (A₂ₓ₂ − I) + l ⊗ ∇z with |∇z| ≤ 3.5 (:class:`Skull`), so
+‖∇(h r)‖₂ ≤ a + 3.5 |l| + 1.5 r_max / L with a = ‖A₂ₓ₂ − I‖₂, |l| ≈ the sine of the head's rotation out
+of the image plane, and r_max the largest |r| on the ramp (which lies beyond the cap's rim, where
+r = A q − q). :func:`ramp_length` picks L ≥ 3 r_max, so the last term is at most 0.5 unless the
+ramp's cap (``MAX_RAMP`` face heights) binds. The whole flow, mesh
 included, is held to det(I + ∇f) > 0 outside the mouth opening and ‖∇f‖₂ ≤ 3.5 on lp_d11's hardest
-turns by ``tests/test_head_warp.py`` (measured 3.28 beside the nose of a turned head, a self-occlusion
-edge of the mesh's own flow, which is kept unsmoothed so that blinks close; 2.75 with paste-back).
+turns by ``tests/test_head_warp.py`` (measured 2.61, 2.07 with paste-back, and min det 0.095 / 0.036;
+before the skull proxy and fresh-detection tracking, 3.28 beside the nose of a turned head, a
+self-occlusion edge of the mesh's own flow, which is kept unsmoothed so that blinks close).
 
 **Compositing.** The person's alpha moves with the warp and the background does not:
 out(q) = α(q) I(s(q)) + (1 − α(q)) B(q), α(q) = P(s(q)), with P the source's person mask and B the
@@ -104,30 +111,59 @@ def background_plate(image: torch.Tensor, person: torch.Tensor, threshold: float
     return torch.where(known > 0, image, fill)
 
 
-UPPER_OVAL = [234, 127, 162, 21, 54, 103, 67, 109, 10, 338, 297, 332, 284, 251, 389, 356, 454]  # ear to ear over the forehead
+SKULL_RADIUS = 1.3  # the skull proxy's radius, in half face widths (ear to ear)
+SKULL_BACK = 0.4  # its centre lies this many half face widths behind the ears (MediaPipe's 234 and 454)
+EARS = (234, 454)
 
 
-def rigid_motion(source: FaceFit, fit: FaceFit) -> np.ndarray:
-    """(2, 3) affine A mapping driven crop pixels to source crop pixels: least squares on the upper
-    face oval (ear to ear over the forehead), where the hair and ears attach."""
-    ids = UPPER_OVAL if source.topology == MEDIAPIPE else slice(None)
-    d = np.asarray(fit.vertices, np.float64)[ids, :2]
-    x = np.concatenate([d, np.ones_like(d[:, :1])], 1)
-    m, *_ = np.linalg.lstsq(x, np.asarray(source.vertices, np.float64)[ids, :2], rcond=None)
-    return m.T
+@dataclass
+class Skull:
+    """The head's rigid motion for one driven fit, through a skull proxy (crop pixels).
+
+    A driven pixel q on the head is taken to lie on the front of a cap around the skull centre c
+    (driven, 3D) of radius ρ: depth z(q) = c_z − ρ (1 − u²)², u = min(|q − c_xy| / ρ, 1) (flat at the
+    rim, so the flow has no crease there), faded out from the centre down to the chin over the
+    distance d_c (see :meth:`Head.rigid`); so |∇z| ≤ 1.54 + 1.5 ρ / d_c, about 3.5; beyond the rim,
+    hair such as pigtails lies in the plane through c. The source
+    point is the 3D similarity M X + t between the two fits' placements (M = (s_s / s) R_s Rᵀ),
+    projected: A q + ``lift`` (z(q) − c_z), with A the (2, 3) affine of the plane through c."""
+
+    affine: np.ndarray  # (2, 3)
+    lift: np.ndarray  # (2,) M's z column, x and y rows
+    centre: np.ndarray  # (2,) c_xy
+    radius: float  # ρ; 0 turns the cap off (a plane)
+
+    @classmethod
+    def of(cls, source: FaceFit, fit: FaceFit) -> "Skull":
+        c = np.asarray(source.canonical, np.float64)
+        lo, hi = c.min(0), c.max(0)
+        half = (hi[0] - lo[0]) / 2
+        if source.topology == MEDIAPIPE:  # a face mesh: the skull's centre lies behind the ears
+            centre, radius = (lo + hi) / 2, SKULL_RADIUS * half
+            centre[2] = c[list(EARS), 2].mean() + SKULL_BACK * half
+        else:  # a whole head (FLAME): its box's centre, and no cap (which side faces the camera varies)
+            centre, radius = (lo + hi) / 2, 0.0
+        m = (source.scale / fit.scale) * np.asarray(source.rotation) @ np.asarray(fit.rotation).T
+        t = np.asarray(source.translation, np.float64) - m @ np.asarray(fit.translation, np.float64)
+        cd = fit.scale * np.asarray(fit.rotation) @ centre + fit.translation  # the driven skull centre
+        affine = np.concatenate([m[:2, :2], (m[:2, 2] * cd[2] + t[:2])[:, None]], 1)
+        return cls(affine, m[:2, 2], cd[:2], float(fit.scale * radius))
 
 
 @dataclass
 class Head:
     """Where the driven head is, per frame (crop pixels): mesh centre (B, 2), chin (B, 2), the unit
-    vector from forehead to chin (B, 2), face height (B,), the rigid motion A (B, 2, 3), and the
-    lengths (B,) of the head weight's two ramps: ``ramp`` away from the centre, ``drop`` below the chin."""
+    vector from forehead to chin (B, 2), face height (B,), the rigid motion A (B, 2, 3) with its
+    skull cap (:class:`Skull`: ``lift`` (B, 2), ``skull`` (B, 3) centre and radius), and the lengths
+    (B,) of the head weight's two ramps: ``ramp`` away from the centre, ``drop`` below the chin."""
 
     centre: torch.Tensor
     chin: torch.Tensor
     down: torch.Tensor
     height: torch.Tensor
     motion: torch.Tensor
+    lift: torch.Tensor
+    skull: torch.Tensor
     ramp: torch.Tensor
     drop: torch.Tensor
 
@@ -143,16 +179,32 @@ class Head:
         height = np.maximum(np.linalg.norm(chin - top, axis=-1), 1.0)
         down = (chin - top) / height[:, None]
         t = lambda x: torch.as_tensor(np.asarray(x), dtype=torch.float32, device=device)  # noqa: E731
-        a = t(np.stack([rigid_motion(source, f) for f in fits]))
+        skulls = [Skull.of(source, f) for f in fits]
+        a = t(np.stack([k.affine for k in skulls]))
+        lift, skull = t([k.lift for k in skulls]), t([[*k.centre, k.radius] for k in skulls])
         centre, chin, height = t(xy.mean(1)), t(chin), t(height)
-        return cls(centre, chin, t(down), height, a,
+        return cls(centre, chin, t(down), height, a, lift, skull,
                    ramp_length(a, centre, HEAD_RADIUS * height, MIN_RAMP * height, MAX_RAMP * height),
                    ramp_length(a, chin, CHIN_HALF_WIDTH * height, MIN_DROP * height, MAX_RAMP * height))
 
     def rigid(self, q: torch.Tensor) -> torch.Tensor:
-        """r(q) = A q − q for points q (B, ..., 2) in crop pixels."""
-        a = self.motion.view(self.motion.shape[0], *([1] * (q.dim() - 2)), 2, 3)
-        return (a[..., :2] @ q[..., None])[..., 0] + a[..., 2] - q
+        """r(q) = A q + l (z(q) − c_z) − q for points q (B, ..., 2) in crop pixels (:class:`Skull`).
+
+        The cap fades out between the skull's centre and the chin (a smoothstep along ``down``): below
+        the face lies the neck, not the skull, and a full cap there folded the warp under the chin on
+        lp_d11's strongest nod (det(I + ∇f) down to −0.31 in frame 224; 0.065 with the fade; with the
+        profile (1 − u²)² instead of 1 − u², 0.095, and 0.036 with ``--paste-back``, where the rigid part
+        is evaluated per image pixel and the paraboloid's crease at the rim folded it to −0.03)."""
+        shape = (q.shape[0],) + (1,) * (q.dim() - 2)
+        a = self.motion.view(*shape, 2, 3)
+        r = (a[..., :2] @ q[..., None])[..., 0] + a[..., 2] - q
+        rho = self.skull[:, 2].view(shape).clamp(min=1e-6)
+        d = q - self.skull[:, :2].view(*shape, 2)  # (B, ..., 2) from the skull's centre
+        low = ((self.chin - self.skull[:, :2]) * self.down).sum(-1).clamp(min=1.0).view(shape)
+        x = ((d * self.down.view(*shape, 2)).sum(-1) / low).clamp(0, 1)  # 0 above the centre, 1 at the chin
+        cap = (1 - ((d ** 2).sum(-1) / rho ** 2).clamp(max=1)) ** 2 * (1 - x * x * (3 - 2 * x))
+        dz = -self.skull[:, 2].view(shape) * cap  # the cap's depth in front of the centre (MediaPipe: -z is near)
+        return r + self.lift.view(*shape, 2) * dz[..., None]
 
     def weight(self, q: torch.Tensor) -> torch.Tensor:
         """h(q) (B, ...) in [0, 1]: 1 within ``HEAD_RADIUS`` face heights of the centre and above the
