@@ -1,5 +1,6 @@
-"""What drive and live share before the first frame: the checkpoint, the working size and face model,
-the source faces (cropped and fitted) and the engine that animates them."""
+"""What drive and live share: before the first frame, the checkpoint, the working size and face
+model, the source faces (cropped and fitted) and the engine that animates them; per frame, what the
+engine takes from the driver frame besides its fit (:func:`driver_frame`)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ import torch
 
 from reenact.engines import EveryFace, GeneratorEngine, GeometricWarp, Source
 from reenact.errors import BadInputError
-from reenact.face.pipeline import FacePipeline, crop_face
+from reenact.face.pipeline import FacePipeline, Tracked, crop_face
+from reenact.render.driver_frame import DriverFrame
 
 FACE_MODELS = ("mediapipe", "flame")
 
@@ -69,6 +71,12 @@ def resolve_size_and_face_model(opts, ckpt, notify):
     if face_model not in FACE_MODELS:
         raise BadInputError(f"--face-model {face_model}: available: {', '.join(FACE_MODELS)}")
     return dataclasses.replace(opts, size=size, face_model=face_model)
+
+
+def driver_frame(item: Tracked) -> DriverFrame | None:
+    """What the geometric warp reads from a driver frame (a closed-mouth source's mouth interior, the
+    gaze); None without an accepted face."""
+    return None if item.detection is None else DriverFrame(item.frame.image, item.detection.points)
 
 
 def warm_up(engine, sources: list[Source]) -> None:

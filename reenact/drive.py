@@ -26,6 +26,7 @@ import numpy as np
 
 from reenact.animator import (
     cpu_threads_beside_tracker,
+    driver_frame,
     load_checkpoint,
     make_engine,
     prepare_sources,
@@ -195,7 +196,7 @@ def _write(stream: DriverStream, sources: list[Source], engine, geometry, reader
         for batch in _batched(itertools.islice(ahead, opts.max_frames), opts.batch):
             fits = [[geometry.transfer(src.fit, fit, stream.reference, opts.relative) for _, fit in batch]
                     for src in sources]
-            for (item, _), out in zip(batch, engine(fits)):
+            for (item, _), out in zip(batch, engine(fits, [driver_frame(item) for item, _ in batch])):
                 composed = compose(out, src_panel, _driver_panel(item, opts), opts.side_by_side)
                 if writer is None:
                     writer = VideoWriter(tmp, composed.shape[1::-1], reader.info.fps, audio_from=reader.info)

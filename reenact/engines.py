@@ -77,40 +77,50 @@ class GeometricWarp(_Engine):
             from reenact.render.mouth import MouthFill
 
             self.mouth = MouthFill(self.src, self._in_image(source.fit.vertices[None])[0])
+        self.gaze = None
+        if source.fit.topology == MEDIAPIPE and source.detection is not None and len(source.detection.points) >= 478:
+            from reenact.render.eyes import Gaze
+
+            pts = np.asarray(source.detection.points, np.float64)[:, :2]  # image pixels
+            self.gaze = Gaze(pts if paste_back else apply_affine(source.affine, pts))
 
     def _in_image(self, verts: np.ndarray) -> np.ndarray:
         """Crop-pixel vertices (B, V, 2+) as pixels of the engine's image (the full source with paste-back)."""
         xy = np.asarray(verts, np.float64)[..., :2]
         return apply_affine(invert_affine(self.source.affine), xy) if self.paste_back else xy
 
-    def _render(self, fits: list[FaceFit], layers) -> tuple[torch.Tensor, tuple[int, int, int, int], torch.Tensor]:
-        """The warped target pixels (B, 3, h, w) of the target box, mouth included, the box, and the
-        moved person alpha (B, 1, h, w)."""
+    def _render(self, fits: list[FaceFit], layers, drivers=None) -> tuple[torch.Tensor, tuple[int, int, int, int], torch.Tensor]:
+        """The warped target pixels (B, 3, h, w) of the target box, mouth and gaze included (``drivers``:
+        the driver frames, :class:`~reenact.render.driver_frame.DriverFrame` or None each, or None),
+        the box, and the moved person alpha (B, 1, h, w)."""
         from reenact.render.head import composite
 
-        pos, box = self.positions(fits)
+        pos, box = self.positions(fits, drivers)
         out, alpha = composite(layers, pos, box)
         if self.mouth is not None:
-            out = self.mouth(out, box, self._in_image(np.stack([f.vertices for f in fits])))
+            out = self.mouth(out, box, self._in_image(np.stack([f.vertices for f in fits])), drivers)
         return out, box, alpha
 
     @torch.no_grad()
-    def __call__(self, fits: list[FaceFit]) -> np.ndarray:
-        """(B, H, W, 3) uint8 output frames for a batch of transferred fits."""
-        out, box, _ = self._render(fits, self.layers)
+    def __call__(self, fits: list[FaceFit], drivers=None) -> np.ndarray:
+        """(B, H, W, 3) uint8 output frames for a batch of transferred fits (and their driver frames)."""
+        out, box, _ = self._render(fits, self.layers, drivers)
         return _to_uint8(out) if not self.paste_back else self._frames(out, box)
 
-    def positions(self, fits: list[FaceFit]) -> tuple[torch.Tensor, tuple[int, int, int, int]]:
+    def positions(self, fits: list[FaceFit], drivers=None) -> tuple[torch.Tensor, tuple[int, int, int, int]]:
         """Where each target pixel samples the source: (B, h, w, 2) pixel positions in the engine's
-        image (the crop, or the full source with ``paste_back``) for the target box (x0, y0, x1, y1)."""
+        image (the crop, or the full source with ``paste_back``) for the target box (x0, y0, x1, y1);
+        with ``drivers``, the irises moved to the drivers' gaze (:mod:`reenact.render.eyes`)."""
         size = self.source.crop.shape[0]
         head, flow, pad = self._head_flow(fits, size)
         if not self.paste_back:
             from reenact.render.head import pixel_grid
 
             inner = flow[:, :, pad:pad + size, pad:pad + size]
-            return pixel_grid(size, size, flow.device, flow.dtype) + inner.permute(0, 2, 3, 1), (0, 0, size, size)
-        return _image_positions(head, flow, pad, self.source.affine, self.src.shape[-2:])
+            pos, box = pixel_grid(size, size, flow.device, flow.dtype) + inner.permute(0, 2, 3, 1), (0, 0, size, size)
+        else:
+            pos, box = _image_positions(head, flow, pad, self.source.affine, self.src.shape[-2:])
+        return (pos if self.gaze is None else self.gaze(pos, drivers)), box
 
     def _head_flow(self, fits: list[FaceFit], size: int):
         """The driven head, and the backward flow in pixels (B, 2, S + 2 pad, S + 2 pad) on the crop
@@ -141,12 +151,12 @@ class GeometricWarp(_Engine):
         return head, F.interpolate(flow, size=(n, n), mode="bilinear", align_corners=False), pad
 
     @torch.no_grad()
-    def composite(self, fits: list[FaceFit], frames: torch.Tensor) -> torch.Tensor:
+    def composite(self, fits: list[FaceFit], frames: torch.Tensor, drivers=None) -> torch.Tensor:
         """Animate this face inside ``frames`` (B, 3, H, W), in place of what is there (``--face-index all``)."""
         from reenact.render.head import Layers
 
         alpha = self.layers.stack[:, 3:].expand(frames.shape[0], -1, -1, -1)
-        out, (x0, y0, x1, y1), _ = self._render(fits, Layers(torch.cat([frames, alpha], 1), self.layers.lift))
+        out, (x0, y0, x1, y1), _ = self._render(fits, Layers(torch.cat([frames, alpha], 1), self.layers.lift), drivers)
         frames[:, :, y0:y1, x0:x1] = out
         return frames
 
@@ -227,7 +237,8 @@ class GeneratorEngine(_Engine):
         self.head = GeometricWarp(source, device, True) if paste_back else None
 
     @torch.no_grad()
-    def __call__(self, fits: list[FaceFit]) -> np.ndarray:
+    def __call__(self, fits: list[FaceFit], drivers=None) -> np.ndarray:
+        """Output frames; ``drivers`` is unused: the generator draws the mouth and eyes."""
         out = self._crops(fits)
         if not self.paste_back:
             return _to_uint8(out)
@@ -251,7 +262,7 @@ class GeneratorEngine(_Engine):
         return geo + alpha * (fg[:, :3] - geo), box
 
     @torch.no_grad()
-    def composite(self, fits: list[FaceFit], frames: torch.Tensor) -> torch.Tensor:
+    def composite(self, fits: list[FaceFit], frames: torch.Tensor, drivers=None) -> torch.Tensor:
         """Blend this face's generated crops into ``frames`` (B, 3, H, W) (``--face-index all``)."""
         from reenact.render.head import Layers
 
@@ -273,11 +284,12 @@ class EveryFace:
         self.warning = next((e.warning for e in engines if getattr(e, "warning", None)), None)
 
     @torch.no_grad()
-    def __call__(self, fits_per_face: list[list[FaceFit]]) -> np.ndarray:
-        """(B, H, W, 3) uint8 frames, one per driver frame; ``fits_per_face[i]`` is face i's batch."""
+    def __call__(self, fits_per_face: list[list[FaceFit]], drivers=None) -> np.ndarray:
+        """(B, H, W, 3) uint8 frames, one per driver frame; ``fits_per_face[i]`` is face i's batch and
+        ``drivers`` the driver frames (:class:`~reenact.render.driver_frame.DriverFrame` or None each)."""
         if len(self.engines) == 1:  # the face's own output: its crop, or the pasted-back frame
-            return self.engines[0](fits_per_face[0])
+            return self.engines[0](fits_per_face[0], drivers)
         frames = self.engines[0].src.expand(len(fits_per_face[0]), -1, -1, -1).clone()  # (B, 3, H, W)
         for engine, fits in zip(self.engines, fits_per_face):
-            frames = engine.composite(fits, frames)
+            frames = engine.composite(fits, frames, drivers)
         return _to_uint8(frames)

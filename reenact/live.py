@@ -23,7 +23,7 @@ from typing import Callable
 
 import numpy as np
 
-from reenact.animator import (cpu_threads_beside_tracker, load_checkpoint, make_engine, prepare_sources,
+from reenact.animator import (cpu_threads_beside_tracker, driver_frame, load_checkpoint, make_engine, prepare_sources,
                               resolve_size_and_face_model, warm_up)
 from reenact.capture import CameraLost, Capture
 from reenact.devices import resolve_device
@@ -155,7 +155,7 @@ def _loop(capture: Capture, faces: FacePipeline, geometry, engine, sources, stil
                     out = still
                 else:
                     fits = [[geometry.transfer(s.fit, fit, motion.policy.reference, opts.relative)] for s in sources]
-                    out = even_frame(engine(fits)[0])
+                    out = even_frame(engine(fits, [driver_frame(item)])[0])
                 captured = capture.captured_at(item.frame.index)
                 t_first = captured if t_first is None else t_first
                 key = outputs.show(out, captured - t_first, waiting=motion.policy is None)

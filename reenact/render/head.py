@@ -26,7 +26,8 @@ of the image plane, and r_max the largest |r| on the ramp (which lies beyond the
 r = A q − q). :func:`ramp_length` picks L ≥ 3 r_max, so the last term is at most 0.5 unless the
 ramp's cap (``MAX_RAMP`` face heights) binds. The whole flow, mesh
 included, is held to det(I + ∇f) > 0 outside the mouth opening and ‖∇f‖₂ ≤ 3.5 on lp_d11's hardest
-turns by ``tests/test_head_warp.py`` (measured 2.61, 2.07 with paste-back, and min det 0.095 / 0.036;
+turns by ``tests/test_head_warp.py`` (measured 2.77, 2.41 with paste-back, the gaze map of
+render/eyes.py included, and min det 0.095 / 0.036;
 before the skull proxy and fresh-detection tracking, 3.28 beside the nose of a turned head, a
 self-occlusion edge of the mesh's own flow, which is kept unsmoothed so that blinks close).
 

@@ -9,13 +9,20 @@ contour (``regions.INNER_LIPS``) this paints instead:
 * where that leaves a gap, a shaded cavity: the lips' mean colour darkened to ``CAVITY`` of it at
   the centre and ``CAVITY_RIM`` near the lips.
 
+A source whose mouth is closed (inner-lip gap under ``SOURCE_OPEN`` of the width) has no interior
+to reuse, and the cavity alone is a black hole where a driver smiling with teeth shows teeth
+(single_face.mp4 driving its own first frame: face error 0.452 → 0.503 of copying the source).
+There the **driver's own mouth interior** is painted instead (:class:`~reenact.render.driver_frame.DriverFrame`): the driver
+frame inside its inner-lip contour, mapped onto the driven contour by the least-squares affine
+between the two 20-point rings, its colour scaled per channel by the source's cheek colour over the
+driver's (``CHEEKS``: the light and white balance of the two pictures; the gain is held to
+[0.5, 2]). Lips would be the nearer reference but carry each person's own pigment, which tinted the
+driver's teeth pink on a pale-lipped source. Frames without a driver face (a held or eased fit)
+keep the warp.
+
 The overlay fades in as the driven mouth opens more than the source's (``OPEN_FROM`` to
 ``OPEN_FULL`` more, as inner-lip gap over mouth width), so closed and source-sized mouths are the
-warp's own. It applies only to sources whose mouth is open (``SOURCE_OPEN``): on a closed-mouth
-source the cavity is all there is, and a driver smiling with teeth (single_face.mp4 driving its own
-first frame) then showed a black hole where the true frames show teeth, worse than the stretched
-lips (face error 0.452 → 0.503 of copying the source). Closed-mouth sources need the driver's own
-mouth interior, which is not built yet. Positions are in pixels of the image the engine warps (the crop, or the full source).
+warp's own. Positions are in pixels of the image the engine warps (the crop, or the full source).
 """
 
 from __future__ import annotations
@@ -25,14 +32,19 @@ import torch
 import torch.nn.functional as F
 
 from reenact.face.regions import INNER_LIPS, INNER_LOWER, INNER_UPPER, OUTER_LIPS, polygon_mask
+from reenact.render.driver_frame import DriverFrame
 from reenact.render.head import pixel_grid, sample
 
 CAVITY, CAVITY_RIM = 0.28, 0.5
 OPEN_FROM, OPEN_FULL = 0.03, 0.10
-SOURCE_OPEN = 0.05  # a source mouth this open shows an interior (teeth) to reuse; closed ones keep the warp
+SOURCE_OPEN = 0.05  # a source mouth this open shows an interior (teeth) to reuse; closed ones take the driver's
 UPPER = [INNER_LIPS.index(i) for i in INNER_UPPER[1:-1]]  # inner-ring positions of each lip
 LOWER = [INNER_LIPS.index(i) for i in INNER_LOWER[1:-1]]
 TOP, BOTTOM, CORNERS = INNER_LIPS.index(13), INNER_LIPS.index(14), (INNER_LIPS.index(78), INNER_LIPS.index(308))
+
+
+GAIN = (0.5, 2.0)  # the driver interior's colour gain is held to this range
+CHEEKS = [50, 101, 118, 205, 280, 330, 347, 425]  # MediaPipe vertices on both cheeks: the colour reference
 
 
 def opening(lips: np.ndarray) -> np.ndarray:
@@ -57,13 +69,20 @@ class MouthFill:
         self.halves = torch.cat([inside * (1 - below), inside * below], 1)  # (1, 2, H, W): upper, lower teeth
         band = t(lip_band)
         self.lip_colour = (image * band).sum((2, 3), keepdim=True) / band.sum().clamp(min=1)  # (1, 3, 1, 1)
+        self.cheeks = _colour_at(image, np.asarray(verts, np.float64)[CHEEKS, :2])
 
-    def __call__(self, out: torch.Tensor, box: tuple[int, int, int, int], verts: np.ndarray) -> torch.Tensor:
+    def __call__(self, out: torch.Tensor, box: tuple[int, int, int, int], verts: np.ndarray,
+                 drivers: list[DriverFrame | None] | None = None) -> torch.Tensor:
         """``out`` (B, 3, h, w), the warped target pixels of ``box``, with the mouth painted where the
-        driven vertices ``verts`` (B, V, 2+, engine-image pixels) open it wider than the source's."""
+        driven vertices ``verts`` (B, V, 2+, engine-image pixels) open it wider than the source's;
+        ``drivers`` (one per frame, or None) give a closed-mouth source its driver's interior."""
         lips = np.asarray(verts, np.float64)[:, INNER_LIPS, :2]
         strength = np.clip((opening(lips) - self.open - OPEN_FROM) / (OPEN_FULL - OPEN_FROM), 0.0, 1.0)
-        if self.open < SOURCE_OPEN or not strength.any():
+        own = self.open >= SOURCE_OPEN
+        if not own:
+            drivers = drivers or [None] * len(lips)
+            strength = strength * np.array([d is not None for d in drivers], np.float64)
+        if not strength.any():
             return out
         x0, y0, x1, y1 = box
         lo = np.floor(lips.reshape(-1, 2).min(0)).astype(int) - 2
@@ -74,7 +93,8 @@ class MouthFill:
             return out
         mask = torch.stack([torch.as_tensor(_ring_mask(ring - [wx0, wy0], (wy1 - wy0, wx1 - wx0))) for ring in lips])
         mask = mask.to(out)[:, None] * out.new_tensor(strength).view(-1, 1, 1, 1)  # (B, 1, h', w')
-        paint = self._interior(lips, (wx0, wy0, wx1, wy1), mask)
+        window = (wx0, wy0, wx1, wy1)
+        paint = self._interior(lips, window, mask) if own else self._driver_interior(lips, window, drivers, mask)
         region = out[:, :, wy0 - y0:wy1 - y0, wx0 - x0:wx1 - x0]
         out = out.clone()
         out[:, :, wy0 - y0:wy1 - y0, wx0 - x0:wx1 - x0] = region + mask * (paint - region)
@@ -99,6 +119,45 @@ class MouthFill:
         depth = F.avg_pool2d((mask > 0.5).to(mask.dtype), k, 1, k // 2, count_include_pad=True)  # 1 deep inside
         cavity = self.lip_colour * (CAVITY_RIM + (CAVITY - CAVITY_RIM) * depth)
         return teeth[:, 3:] * teeth[:, :3] + (1 - teeth[:, 3:]) * cavity
+
+
+    def _driver_interior(self, lips: np.ndarray, window: tuple[int, int, int, int], drivers: list[DriverFrame | None],
+                         mask: torch.Tensor) -> torch.Tensor:
+        """(B, 3, h', w') each driver's mouth interior mapped onto the driven inner-lip ring ``lips``
+        (B, 20, 2) and colour-matched to the source's lips; frames without a driver are 0 (their
+        ``mask`` strength is 0)."""
+        wx0, wy0, wx1, wy1 = window
+        q = pixel_grid(wy1 - wy0, wx1 - wx0, mask.device, mask.dtype, wx0, wy0)  # (h', w', 2)
+        paint = torch.zeros(len(lips), 3, *q.shape[:2], dtype=mask.dtype, device=mask.device)
+        for b, d in enumerate(drivers):
+            if d is None:
+                continue
+            ring = np.asarray(d.points, np.float64)[INNER_LIPS, :2]
+            x = np.concatenate([lips[b], np.ones((len(ring), 1))], 1)
+            m, *_ = np.linalg.lstsq(x, ring, rcond=None)  # (3, 2): driven ring -> driver ring
+            lo = np.floor(ring.min(0)).astype(int) - 4
+            hi = np.ceil(ring.max(0)).astype(int) + 5
+            lo, hi = np.maximum(lo, 0), np.minimum(hi, [d.image.shape[1], d.image.shape[0]])
+            crop = torch.from_numpy(np.ascontiguousarray(d.image[lo[1]:hi[1], lo[0]:hi[0]])).to(mask)
+            crop = crop.permute(2, 0, 1)[None] / 255  # (1, 3, h'', w'') the driver's mouth
+            t = lambda a: torch.as_tensor(a, dtype=mask.dtype, device=mask.device)  # noqa: E731
+            pos = q @ t(m[:2]) + t(m[2]) - t(lo)  # (h', w', 2) in the driver crop's pixels
+            cheeks = _colour_at(d.image, np.asarray(d.points, np.float64)[CHEEKS, :2]).to(mask)
+            gain = (self.cheeks.to(mask) / cheeks.clamp(min=1e-3)).clamp(*GAIN)
+            paint[b] = (sample(crop, pos[None])[0] * gain[:, None, None]).clamp(0, 1)
+        return paint
+
+
+def _colour_at(image: torch.Tensor | np.ndarray, points: np.ndarray) -> torch.Tensor:
+    """(3,) mean colour in [0, 1] of ``image`` ((1, 3, H, W) float or (H, W, 3) uint8) over 5×5 px
+    around each of ``points`` (N, 2) pixels."""
+    if isinstance(image, np.ndarray):
+        r = 2
+        xy = np.clip(np.round(points).astype(int), r, [image.shape[1] - r - 1, image.shape[0] - r - 1])
+        patches = [image[y - r:y + r + 1, x - r:x + r + 1].reshape(-1, 3) for x, y in xy]
+        return torch.as_tensor(np.concatenate(patches).mean(0) / 255, dtype=torch.float32)
+    blur = F.avg_pool2d(image, 5, 1, 2, count_include_pad=False)
+    return sample(blur, torch.as_tensor(points, dtype=image.dtype, device=image.device)[None, None])[0, :, 0].mean(-1)
 
 
 def _side(q: torch.Tensor, lips: np.ndarray) -> torch.Tensor:
