@@ -120,7 +120,9 @@ class GeometricWarp(_Engine):
             pos, box = pixel_grid(size, size, flow.device, flow.dtype) + inner.permute(0, 2, 3, 1), (0, 0, size, size)
         else:
             pos, box = _image_positions(head, flow, pad, self.source.affine, self.src.shape[-2:])
-        return (pos if self.gaze is None else self.gaze(pos, drivers)), box
+        if self.gaze is not None:
+            pos = self.gaze(pos, box, self._in_image(np.stack([f.vertices for f in fits])), drivers)
+        return pos, box
 
     def _head_flow(self, fits: list[FaceFit], size: int):
         """The driven head, and the backward flow in pixels (B, 2, S + 2 pad, S + 2 pad) on the crop

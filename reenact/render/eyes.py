@@ -82,16 +82,28 @@ class Gaze:
                 out[i, j] = np.clip(target[0], min(lo, own[0]), max(hi, own[0]))
         return out
 
-    def __call__(self, pos: torch.Tensor, drivers: list[DriverFrame | None] | None) -> torch.Tensor:
-        """``pos`` (B, h, w, 2), where each target pixel samples the source, with each eye's map applied."""
+    def __call__(self, pos: torch.Tensor, box: tuple[int, int, int, int], verts: np.ndarray,
+                 drivers: list[DriverFrame | None] | None) -> torch.Tensor:
+        """``pos`` (B, h, w, 2), where each target pixel of ``box`` samples the source, with each eye's
+        map applied; ``verts`` (B, V, 2+) are the driven vertices in the same pixels. The map runs on
+        a window around each driven eye only (the pixels that sample the source's eye)."""
         if not drivers:
             return pos
         ua_all = self.targets(drivers)
         t = lambda x: torch.as_tensor(np.asarray(x), dtype=pos.dtype, device=pos.device)  # noqa: E731
-        for j, (o, axes, w, half, r, own) in enumerate(self.eyes.values()):
+        pos = pos.clone()
+        for j, (eye, (o, axes, w, half, r, own)) in enumerate(self.eyes.items()):
             if np.allclose(ua_all[:, j], own[0]):
                 continue
-            uv = ((pos - t(o)) @ t(axes).T) / w  # (B, h, w, 2) eye-frame coordinates, eye widths
+            ids = [*EYES[eye]["corners"], *(i for pair in EYES[eye]["lids"] for i in pair)]
+            ring = np.asarray(verts, np.float64)[:, ids, :2].reshape(-1, 2)
+            margin = 0.5 * float(np.linalg.norm(ring.max(0) - ring.min(0)))
+            x0, y0 = np.maximum(np.floor(ring.min(0) - margin).astype(int) - [box[0], box[1]], 0)
+            x1, y1 = np.ceil(ring.max(0) + margin).astype(int) - [box[0], box[1]]
+            win = pos[:, y0:max(y1, y0), x0:max(x1, x0)]  # (B, h', w', 2)
+            if win.numel() == 0:
+                continue
+            uv = ((win - t(o)) @ t(axes).T) / w  # (B, h', w', 2) eye-frame coordinates, eye widths
             u, v = uv[..., 0], uv[..., 1]
             ua, ub = t(ua_all[:, j]).view(-1, 1, 1), float(own[0])
             left = -0.5 + (u + 0.5) * (ub - r + 0.5) / (ua - r + 0.5)
@@ -100,5 +112,5 @@ class Gaze:
             moved = torch.where(u.abs() < 0.5, moved, u)
             x = ((v.abs() - half) / FADE).clamp(0, 1)
             shift = (moved - u) * (1 - x * x * (3 - 2 * x))  # (B, h, w) eye widths, along x̂
-            pos = pos + (shift * w)[..., None] * t(axes[0])
+            pos[:, y0:max(y1, y0), x0:max(x1, x0)] = win + (shift * w)[..., None] * t(axes[0])
         return pos
