@@ -27,13 +27,36 @@ def backward_warp(image: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
 
 
 def _jacobi(x: torch.Tensor, known: torch.Tensor, value: torch.Tensor, iters: int) -> torch.Tensor:
-    """Jacobi iterations of Laplace's equation; ``known`` cells fixed, zero just outside the grid."""
-    kernel = torch.tensor([[0, 1, 0], [1, 0, 1], [0, 1, 0]], dtype=x.dtype, device=x.device) / 4
-    kernel = kernel.view(1, 1, 3, 3).repeat(x.shape[1], 1, 1, 1)
+    """Jacobi iterations of Laplace's equation; ``known`` cells fixed, zero just outside the grid.
+    The four-neighbour mean is taken by shifted slices: a grouped 3×3 convolution costs about 50
+    times more on CPU for these small grids."""
     for _ in range(iters):
-        x = F.conv2d(x, kernel, padding=1, groups=x.shape[1])
+        p = F.pad(x, (1, 1, 1, 1))
+        x = (p[..., :-2, 1:-1] + p[..., 2:, 1:-1] + p[..., 1:-1, :-2] + p[..., 1:-1, 2:]) * 0.25
         x = torch.where(known, value, x)
     return x
+
+
+def _box_1d(x: torch.Tensor, k: int, dim: int) -> torch.Tensor:
+    """Mean over a window of k (odd) along ``dim``, clipped at the borders (avg_pool's
+    ``count_include_pad=False``), from a cumulative sum: on CPU avg_pool2d costs about 6 ms on a
+    (8, 2, 160, 160) flow, this a tenth of that."""
+    dim = dim % x.dim()
+    r, n = k // 2, x.shape[dim]
+    c = torch.cumsum(x, dim)
+    shape = list(x.shape)
+    shape[dim] = r + 1
+    c = torch.cat([x.new_zeros(shape), c, c.narrow(dim, n - 1, 1).expand(*[r if d == dim else -1 for d in range(x.dim())])], dim)
+    i = torch.arange(n, device=x.device)
+    count = ((i + r).clamp(max=n - 1) - (i - r - 1).clamp(min=-1)).to(x.dtype)
+    view = [1] * x.dim()
+    view[dim] = n
+    return (c.narrow(dim, 2 * r + 1, n) - c.narrow(dim, 0, n)) / count.view(view)
+
+
+def box_mean(x: torch.Tensor, kh: int, kw: int | None = None) -> torch.Tensor:
+    """``x`` (..., H, W) averaged over kh × kw windows (odd sizes) clipped at the borders."""
+    return _box_1d(_box_1d(x, kh if kw is None else kw, -1), kh, -2)
 
 
 def harmonic_fill(flow: torch.Tensor, mask: torch.Tensor, grid: int = 32, levels: int = 3, iters: int = 20):
@@ -58,9 +81,19 @@ def harmonic_fill(flow: torch.Tensor, mask: torch.Tensor, grid: int = 32, levels
 
 
 def _max_pool(x: torch.Tensor, k: int) -> torch.Tensor:
-    """k×k max filter (stride 1, same size) as two separable passes."""
-    x = F.max_pool2d(x, (1, k), 1, (0, k // 2))
-    return F.max_pool2d(x, (k, 1), 1, (k // 2, 0))
+    """k×k max filter (stride 1, same size, k odd) as two separable passes of shifted maxima (max_pool2d
+    is several times slower on CPU)."""
+    r = k // 2
+    for dim in (-1, -2):
+        n = x.shape[dim]
+        pad = [0, 0, 0, 0]
+        pad[0 if dim == -1 else 2], pad[1 if dim == -1 else 3] = r, r
+        p = F.pad(x, pad, value=float("-inf"))
+        out = p.narrow(dim, 0, n)
+        for j in range(1, k):
+            out = torch.maximum(out, p.narrow(dim, j, n))
+        x = out
+    return x
 
 
 def fill_holes(flow: torch.Tensor, mask: torch.Tensor, size: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -95,8 +128,7 @@ def extend_flow(flow: torch.Tensor, mask: torch.Tensor, feather: int = 3, base: 
     fill of the face flow's difference from it (the whole-head warp's rigid motion, render/head.py)."""
     outside = harmonic_fill(flow, mask) if base is None else base + harmonic_fill(flow - base, mask)
     k = 2 * feather + 1
-    soft = F.avg_pool2d(mask, (1, k), stride=1, padding=(0, feather), count_include_pad=False)  # separable box
-    soft = F.avg_pool2d(soft, (k, 1), stride=1, padding=(feather, 0), count_include_pad=False)
+    soft = box_mean(mask, k)
     soft = ((soft - 0.5) * 2).clamp(0, 1) * mask
     return soft * flow + (1 - soft) * outside
 
@@ -111,12 +143,9 @@ def smooth(x: torch.Tensor, passes: int = 2, inside: torch.Tensor | None = None,
     would halve it), blending to the smoothed field at its edge."""
     y = x
     for _ in range(passes):  # separable 3×3 box
-        y = F.avg_pool2d(F.avg_pool2d(y, (1, 3), 1, (0, 1), count_include_pad=False), (3, 1), 1, (1, 0),
-                         count_include_pad=False)
+        y = box_mean(y, 3)
     if inside is None:
         return y
-    k = 2 * feather + 1
-    near = F.avg_pool2d(inside, (1, k), 1, (0, feather), count_include_pad=False)  # separable box
-    near = F.avg_pool2d(near, (k, 1), 1, (feather, 0), count_include_pad=False)
+    near = box_mean(inside, 2 * feather + 1)
     keep = (((near - 0.5) * 2).clamp(0, 1) * inside) ** 2
     return keep * x + (1 - keep) * y
