@@ -1,8 +1,7 @@
 """The geometric warp's mouth and eyes, judged by MediaPipe on the output frames.
 
 Source: examples/source.png (a smiling astronaut, teeth showing). Mouth: examples/driver.mp4 opens
-wide at frames 70-90 and 125-150 (inner-lip gap 0.8-0.9 of the mouth width; the source's is about
-0.2). Blink: lp_d11.mp4 closes its eyes at frames 147-156 (eye aspect ratio 0.47 -> 0.09).
+wide at frames 70-90 and 125-150 (inner-lip gap 0.8-0.9 of the mouth width; the source's is 0.155). Blink: lp_d11.mp4 closes its eyes at frames 147-156 (eye aspect ratio 0.47 -> 0.09).
 Gaze: lp_d11.mp4 looks to either side at frames 115-125, 133-137, 193-197 and 208-212 (iris centre
 up to 0.25 eye widths off the eye's middle). Closed-mouth source: faces/lp_s0.jpg (a painting, lips together) driven by lp_d11.mp4, which opens
 its mouth to an inner-lip gap of 0.3-0.64 of the width on about a third of its frames.
@@ -42,18 +41,22 @@ def mouth_interior(frame: np.ndarray, points: np.ndarray) -> tuple[float, float]
 
 @pytest.mark.slow
 def test_a_wide_open_driver_mouth_shows_a_mouth_interior(pipeline, tmp_path):
-    """Measure: inside the output's own inner-lip contour, median lightness under 0.6 of the lips' and
-    mean colour more than 20 ΔE (CIELAB) from the lips'. The stretched-teeth warp measured 1.08-1.25
-    and 5-14 ΔE on these frames (brighter than the lips, lip-and-teeth coloured)."""
+    """Measure: inside each frame's own inner-lip contour, median lightness over the lips' (as
+    :func:`mouth_interior`), output against driver. The source's teeth stay at their size under each
+    lip and the rest of the opening shows the driver's interior (tongue, palate): the output's ratio
+    is within 0.15 of the driver's (driver 0.60-0.82; measured 0.03-0.09 above it). The
+    stretched-teeth warp measured 1.08-1.25 on these frames (0.3-0.6 off), and the flat shaded cavity
+    of the previous version 0.30-0.33 (0.3-0.5 off: a black hole where the driver shows a tongue)."""
     out = tmp_path / "mouth.mp4"
     drive(EXAMPLES / "source.png", EXAMPLES / "driver.mp4", out, DriveOptions(max_frames=152))
-    frames = list(VideoReader(out))
+    frames, drvs = list(VideoReader(out)), list(VideoReader(EXAMPLES / "driver.mp4"))
     for i in list(range(72, 91, 6)) + list(range(128, 152, 6)):
         det = pipeline.largest(frames[i])
         assert det is not None, f"frame {i}: no face in the output"
-        dark, delta = mouth_interior(frames[i], det.points)
-        print(f"frame {i}: interior/lips lightness {dark:.2f}, colour difference {delta:.0f} ΔE")
-        assert dark < 0.6 and delta > 20, f"frame {i}: the mouth shows stretched lips and teeth"
+        got, delta = mouth_interior(frames[i], det.points)
+        want = mouth_interior(drvs[i], pipeline.largest(drvs[i]).points)[0]
+        print(f"frame {i}: interior/lips lightness {got:.2f} (driver {want:.2f}), colour difference {delta:.0f} ΔE")
+        assert abs(got - want) < 0.15, f"frame {i}: the mouth does not show a mouth interior"
 
 
 @pytest.mark.slow

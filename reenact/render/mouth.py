@@ -6,12 +6,16 @@ contour (``regions.INNER_LIPS``) this paints instead:
 
 * the source's own mouth interior (teeth, tongue) at its natural size, the upper part moving with
   the upper lip and the lower part with the lower lip (a translation each, so nothing stretches);
-* where that leaves a gap, a shaded cavity: the lips' mean colour darkened to ``CAVITY`` of it at
-  the centre and ``CAVITY_RIM`` near the lips.
+* where that leaves a gap, the driver's own mouth interior (tongue, palate; see below), or without
+  a driver frame a shaded cavity: the lips' mean colour darkened to ``CAVITY`` of it at the centre
+  and ``CAVITY_RIM`` near the lips. The cavity alone was a flat black hole where the driver showed a
+  pink tongue (``make demo``, frames 80-146: interior/lips lightness 0.30-0.33, the driver's 0.60-0.82).
 
-A source whose mouth is closed (inner-lip gap under ``SOURCE_OPEN`` of the width) has no interior
-to reuse, and the cavity alone is a black hole where a driver smiling with teeth shows teeth
-(single_face.mp4 driving its own first frame: face error 0.452 → 0.503 of copying the source).
+A source whose mouth is closed or barely open (inner-lip gap under ``SOURCE_OPEN`` of the width)
+has too little interior to reuse, and the cavity alone is a black hole where a driver smiling with
+teeth shows teeth (single_face.mp4, closed at 0.008, driving its own first frame: face error
+0.452 → 0.503 of copying the source; lp_d11's frame 0, open 0.061, a few teeth over a black cavity
+where the driver shows teeth).
 There the **driver's own mouth interior** is painted instead (:class:`~reenact.render.driver_frame.DriverFrame`): the driver
 frame inside its inner-lip contour, mapped onto the driven contour by the least-squares affine
 between the two 20-point rings, its colour scaled per channel by the source's cheek colour over the
@@ -37,7 +41,7 @@ from reenact.render.head import pixel_grid, sample
 
 CAVITY, CAVITY_RIM = 0.28, 0.5
 OPEN_FROM, OPEN_FULL = 0.03, 0.10
-SOURCE_OPEN = 0.05  # a source mouth this open shows an interior (teeth) to reuse; closed ones take the driver's
+SOURCE_OPEN = 0.12  # a source mouth this open (examples/source.png: 0.155) shows teeth to reuse; others take the driver's
 UPPER = [INNER_LIPS.index(i) for i in INNER_UPPER[1:-1]]  # inner-ring positions of each lip
 LOWER = [INNER_LIPS.index(i) for i in INNER_LOWER[1:-1]]
 TOP, BOTTOM, CORNERS = INNER_LIPS.index(13), INNER_LIPS.index(14), (INNER_LIPS.index(78), INNER_LIPS.index(308))
@@ -75,7 +79,8 @@ class MouthFill:
                  drivers: list[DriverFrame | None] | None = None) -> torch.Tensor:
         """``out`` (B, 3, h, w), the warped target pixels of ``box``, with the mouth painted where the
         driven vertices ``verts`` (B, V, 2+, engine-image pixels) open it wider than the source's;
-        ``drivers`` (one per frame, or None) give a closed-mouth source its driver's interior."""
+        ``drivers`` (one per frame, or None) give the driver's interior: all of a closed-mouth
+        source's opening, the gap between an open source's teeth."""
         lips = np.asarray(verts, np.float64)[:, INNER_LIPS, :2]
         strength = np.clip((opening(lips) - self.open - OPEN_FROM) / (OPEN_FULL - OPEN_FROM), 0.0, 1.0)
         own = self.open >= SOURCE_OPEN
@@ -94,14 +99,19 @@ class MouthFill:
         mask = torch.stack([torch.as_tensor(_ring_mask(ring - [wx0, wy0], (wy1 - wy0, wx1 - wx0))) for ring in lips])
         mask = mask.to(out)[:, None] * out.new_tensor(strength).view(-1, 1, 1, 1)  # (B, 1, h', w')
         window = (wx0, wy0, wx1, wy1)
-        paint = self._interior(lips, window, mask) if own else self._driver_interior(lips, window, drivers, mask)
+        theirs = None
+        if drivers and any(d is not None for d in drivers):
+            theirs = self._driver_interior(lips, window, drivers, mask)
+        paint = self._interior(lips, window, mask, theirs, drivers) if own else theirs
         region = out[:, :, wy0 - y0:wy1 - y0, wx0 - x0:wx1 - x0]
         out = out.clone()
         out[:, :, wy0 - y0:wy1 - y0, wx0 - x0:wx1 - x0] = region + mask * (paint - region)
         return out
 
-    def _interior(self, lips: np.ndarray, window: tuple[int, int, int, int], mask: torch.Tensor) -> torch.Tensor:
-        """(B, 3, h', w') the source's interior moved with each lip, over a shaded cavity."""
+    def _interior(self, lips: np.ndarray, window: tuple[int, int, int, int], mask: torch.Tensor,
+                  theirs: torch.Tensor | None = None, drivers: list | None = None) -> torch.Tensor:
+        """(B, 3, h', w') the source's interior moved with each lip, over the driver's interior
+        ``theirs`` where there is a driver frame, else over a shaded cavity."""
         wx0, wy0, wx1, wy1 = window
         q = pixel_grid(wy1 - wy0, wx1 - wx0, mask.device, mask.dtype, wx0, wy0)[None]  # (1, h', w', 2)
         t = lambda x: torch.as_tensor(x, dtype=mask.dtype, device=mask.device)  # noqa: E731
@@ -118,8 +128,10 @@ class MouthFill:
         k = max(3, int(round(float(np.linalg.norm(across, axis=-1).mean()) / 6)) | 1)
         depth = F.avg_pool2d((mask > 0.5).to(mask.dtype), k, 1, k // 2, count_include_pad=True)  # 1 deep inside
         cavity = self.lip_colour * (CAVITY_RIM + (CAVITY - CAVITY_RIM) * depth)
+        if theirs is not None:
+            has = mask.new_tensor([d is not None for d in drivers]).view(-1, 1, 1, 1)
+            cavity = has * theirs + (1 - has) * cavity
         return teeth[:, 3:] * teeth[:, :3] + (1 - teeth[:, 3:]) * cavity
-
 
     def _driver_interior(self, lips: np.ndarray, window: tuple[int, int, int, int], drivers: list[DriverFrame | None],
                          mask: torch.Tensor) -> torch.Tensor:
