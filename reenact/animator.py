@@ -74,8 +74,8 @@ def resolve_size_and_face_model(opts, ckpt, notify):
 
 
 def driver_frame(item: Tracked) -> DriverFrame | None:
-    """What the geometric warp reads from a driver frame (a closed-mouth source's mouth interior, the
-    gaze); None without an accepted face."""
+    """What the geometric warp reads from a driver frame (the mouth interior, the gaze); None
+    without an accepted face."""
     return None if item.detection is None else DriverFrame(item.frame.image, item.detection.points)
 
 

@@ -16,11 +16,13 @@ source positions get, along the corner axis, the piecewise-linear monotone map
 stretches or compresses, by at most ``MAX_STRETCH`` (u_a is held so). The shift s(u) is 0 at and
 beyond the corners, and fades out across the lids: ψ(v) = 1 − smoothstep((|v| − h) / ``FADE``), h
 half the source eye's opening, so the lids (but for a lash-wide band) stay. The map
-(u, v) ↦ (u + ψ(v) s(u), v) has Jacobian [[1 + ψ s', s ψ'], [0, 1]], determinant 1 + ψ s' ≥
-1 / ``MAX_STRETCH``: it cannot fold. Its shear |s ψ'| ≤ 1.5 |s| / ``FADE`` is the added gradient.
-Only the horizontal gaze moves: the opening is narrower than the iris, and a first version with a
-vertical shift too, both faded on the eye ellipse's radius, folded the map (det −0.61 on lp_d11). The shift fades out as the driver's eye closes
-(``OPEN_FROM`` to ``OPEN_FULL`` of its aspect ratio), where its iris points are guesses.
+(u, v) ↦ (u + ψ(v) s(u), v) has Jacobian [[1 + ψ s', s ψ'], [0, 1]] and determinant 1 + ψ s' > 0,
+since each piece's slope 1 + s' is a ratio of two positive lengths (the compressing side's held to
+``MAX_STRETCH``): it cannot fold. Its shear |s ψ'| ≤ 1.5 |s| / ``FADE`` is the added gradient. Only
+the horizontal gaze moves: the opening is narrower than the iris, and a first version with a
+vertical shift too, both faded on the eye ellipse's radius, folded the map (det −0.61 on lp_d11).
+The shift fades out as the driver's eye closes (``OPEN_FROM`` to ``OPEN_FULL`` of its aspect
+ratio), where its iris points are guesses.
 """
 
 from __future__ import annotations

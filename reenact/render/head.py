@@ -14,8 +14,9 @@ For a target point q (crop pixels) the backward map to the source is
   fitted to the upper face oval, 0.900 with a 2D affine on it (it stretched the hair along the
   face's foreshortening); single_face 0.530, 0.519, 0.535 (all with the fresh-detection tracker). Also tried and dropped: the mesh's
   Procrustes vertices (nose parallax gave a vertical squash) and the mean-depth plane.
-* ``h`` (:meth:`Head.weight`): 1 on the head, falling to 0 below the chin (neck into the shoulders)
-  and away from the face, a smoothstep over two ramps (``ramp`` radially, ``drop`` below the chin).
+* ``h`` (:meth:`Head.weight`): 1 on the head, falling to 0 below the chin (neck into the shoulders),
+  away from the face, and below the jaw beside the neck (:meth:`Head.torso`), a smoothstep over
+  three ramps (``ramp`` radially, ``drop`` below the chin, ``TORSO_RAMP`` into the shoulders).
 * ``n``: the non-rigid rest. On the face mesh, the rendered displacement minus ``h r``; elsewhere its
   harmonic extension (:func:`reenact.render.warp.harmonic_fill`), zero on the border of the crop
   grown by a quarter (an eighth without paste-back); then the whole flow is smoothed (σ ≈ 2 px).

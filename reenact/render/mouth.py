@@ -136,7 +136,7 @@ class MouthFill:
     def _driver_interior(self, lips: np.ndarray, window: tuple[int, int, int, int], drivers: list[DriverFrame | None],
                          mask: torch.Tensor) -> torch.Tensor:
         """(B, 3, h', w') each driver's mouth interior mapped onto the driven inner-lip ring ``lips``
-        (B, 20, 2) and colour-matched to the source's lips; frames without a driver are 0 (their
+        (B, 20, 2) and colour-matched through the cheeks; frames without a driver are 0 (their
         ``mask`` strength is 0)."""
         wx0, wy0, wx1, wy1 = window
         q = pixel_grid(wy1 - wy0, wx1 - wx0, mask.device, mask.dtype, wx0, wy0)  # (h', w', 2)
