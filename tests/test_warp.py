@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
+import torch.nn.functional as F
 
-from reenact.render.warp import backward_warp, extend_flow, harmonic_fill
+from reenact.render.warp import _jacobi, _max_pool, backward_warp, box_mean, extend_flow, harmonic_fill
 
 
 def test_zero_flow_is_an_exact_identity():
@@ -18,6 +20,31 @@ def test_one_pixel_flow_shifts_by_one_pixel():
     flow[:, 0] = 2.0 / 16  # one pixel to the right, in normalized units
     out = backward_warp(img, flow)
     assert torch.allclose(out[0, 0, 0, :15], img[0, 0, 0, 1:])
+
+
+@pytest.mark.parametrize("k", [3, 7, 9, 13])
+def test_the_fast_filters_equal_torch_pooling(k):
+    """box_mean and _max_pool replace avg_pool2d (count_include_pad=False) and max_pool2d, which are
+    several times slower on CPU: same values, borders included, on odd sizes and k near the size."""
+    torch.manual_seed(k)
+    x = torch.randn(3, 2, 21, 17) * 40
+    r = k // 2
+    ref = F.avg_pool2d(F.avg_pool2d(x, (1, k), 1, (0, r), count_include_pad=False), (k, 1), 1, (r, 0),
+                       count_include_pad=False)
+    assert torch.allclose(box_mean(x, k), ref, atol=1e-4)
+    m = (torch.rand(3, 1, 21, 17) > 0.8).float() - torch.rand(3, 1, 21, 17)
+    assert torch.equal(_max_pool(m, k), F.max_pool2d(F.max_pool2d(m, (1, k), 1, (0, r)), (k, 1), 1, (r, 0)))
+
+
+def test_the_jacobi_step_is_the_four_neighbour_mean_with_zero_outside():
+    torch.manual_seed(0)
+    v = torch.randn(2, 2, 12, 9)
+    known = (torch.rand(2, 1, 12, 9) > 0.7).expand_as(v)
+    kernel = (torch.tensor([[0.0, 1, 0], [1, 0, 1], [0, 1, 0]]) / 4).view(1, 1, 3, 3).repeat(2, 1, 1, 1)
+    ref = v.clone()
+    for _ in range(5):
+        ref = torch.where(known, v, F.conv2d(ref, kernel, padding=1, groups=2))
+    assert torch.allclose(_jacobi(v.clone(), known, v, 5), ref, atol=1e-6)
 
 
 def _disc_flow(n=128):
