@@ -124,14 +124,21 @@ class MouthFill:
         s = side.permute(0, 3, 1, 2)
         both = (1 - s) * up[:, :4] + s * low[:, 4:]  # each half of the mouth shows its own lip's teeth
         teeth = torch.cat([both[:, :3] / both[:, 3:].clamp(min=1e-4), both[:, 3:]], 1)
+        if theirs is not None and all(d is not None for d in drivers):
+            behind = theirs
+        else:  # the shaded cavity is only computed for frames that need it
+            behind = self._cavity(lips, mask)
+            if theirs is not None:
+                has = mask.new_tensor([d is not None for d in drivers]).view(-1, 1, 1, 1)
+                behind = has * theirs + (1 - has) * behind
+        return teeth[:, 3:] * teeth[:, :3] + (1 - teeth[:, 3:]) * behind
+
+    def _cavity(self, lips: np.ndarray, mask: torch.Tensor) -> torch.Tensor:
+        """(B, 3, h', w') the lips' colour darkened from ``CAVITY_RIM`` at the lips to ``CAVITY`` deep inside."""
         across = lips[:, CORNERS[1]] - lips[:, CORNERS[0]]
         k = max(3, int(round(float(np.linalg.norm(across, axis=-1).mean()) / 6)) | 1)
         depth = F.avg_pool2d((mask > 0.5).to(mask.dtype), k, 1, k // 2, count_include_pad=True)  # 1 deep inside
-        cavity = self.lip_colour * (CAVITY_RIM + (CAVITY - CAVITY_RIM) * depth)
-        if theirs is not None:
-            has = mask.new_tensor([d is not None for d in drivers]).view(-1, 1, 1, 1)
-            cavity = has * theirs + (1 - has) * cavity
-        return teeth[:, 3:] * teeth[:, :3] + (1 - teeth[:, 3:]) * cavity
+        return self.lip_colour * (CAVITY_RIM + (CAVITY - CAVITY_RIM) * depth)
 
     def _driver_interior(self, lips: np.ndarray, window: tuple[int, int, int, int], drivers: list[DriverFrame | None],
                          mask: torch.Tensor) -> torch.Tensor:
