@@ -22,7 +22,7 @@ from reenact.face.crop import apply_affine
 from reenact.face.detect import iou, mp_image
 from reenact.face.fit import FaceFit
 from reenact.face.landmarks68 import mediapipe_to_68
-from reenact.face.mesh import MEDIAPIPE, _canonical_npz, canonical_vertices
+from reenact.face.mesh import MEDIAPIPE, canonical_vertices, procrustes_basis
 
 N_MESH = 468
 
@@ -103,10 +103,9 @@ def fit_from_vertices(verts: np.ndarray, pose: np.ndarray, expression: np.ndarra
     """A FaceFit from 468 mesh vertices in crop pixels (as ``reenact preprocess`` stores them): the
     canonical shape and similarity come from a weighted Procrustes onto MediaPipe's canonical face."""
     verts = np.asarray(verts, np.float64)
-    data = _canonical_npz()
     canon_ref = canonical_vertices(MEDIAPIPE).astype(np.float64)
-    ids = data["procrustes_ids"]
-    scale, rot, trans = umeyama(canon_ref[ids], verts[ids], data["procrustes_weights"])
+    ids, weights = procrustes_basis()
+    scale, rot, trans = umeyama(canon_ref[ids], verts[ids], weights)
     canonical = (verts - trans) @ rot / scale
     lm68 = mediapipe_to_68(verts[:, :2]) if landmarks68 is None else landmarks68
     return FaceFit(

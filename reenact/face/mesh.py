@@ -37,6 +37,14 @@ def topology(name: str = MEDIAPIPE) -> np.ndarray:
     return _canonical_npz()["triangles"].astype(np.int64)
 
 
+def procrustes_basis() -> tuple[np.ndarray, np.ndarray]:
+    """MediaPipe's Procrustes basis, as its geometry pipeline places the canonical face: 33 vertex
+    ids and their weights (summing to 1)."""
+    data = _canonical_npz()
+    w = np.asarray(data["procrustes_weights"], np.float64)
+    return np.asarray(data["procrustes_ids"]), w / w.sum()
+
+
 def canonical_vertices(name: str = MEDIAPIPE) -> np.ndarray:
     """(V, 3) canonical vertices in FaceFit orientation (y down, z away), MediaPipe's units (cm)."""
     if name != MEDIAPIPE:

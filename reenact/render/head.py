@@ -7,7 +7,8 @@ For a target point q (crop pixels) the backward map to the source is
 
 * ``r`` (:class:`Skull`, :meth:`Head.rigid`): the head's rigid motion from the two fits' 3D
   placements, applied to a skull proxy: a driven pixel on the head lies on a cap in front of the
-  skull's centre (behind the ears), and the map is the 3D similarity between the fits, projected.
+  skull's centre (behind the ears), and the map is the 3D similarity between the heads
+  (:func:`head_similarity`), projected.
   So when the head nods or turns, the crown and the hair at the head's outline move less than the
   face, and the other way, as they do. Measured on self-reenactment (ring error relative to copying
   the source, ``bench/bench_head_warp.py``): lp_d11 0.730 with the cap, 0.898 with a 2D similarity
@@ -47,7 +48,7 @@ import torch
 import torch.nn.functional as F
 
 from reenact.face.fit import FaceFit
-from reenact.face.mesh import MEDIAPIPE
+from reenact.face.mesh import MEDIAPIPE, procrustes_basis
 
 CHIN, FOREHEAD = 152, 10  # MediaPipe mesh vertices: chin tip, top of the forehead
 HEAD_RADIUS = 0.8  # face heights from the mesh centre that move fully with the head (hair, ears)
@@ -115,6 +116,8 @@ def background_plate(image: torch.Tensor, person: torch.Tensor, threshold: float
     return torch.where(known > 0, image, fill)
 
 
+# MediaPipe vertices that expressions hardly move: eye corners, nose bridge and wings, temples
+SCALE_POINTS = [33, 133, 362, 263, 6, 168, 197, 195, 5, 4, 129, 358, 127, 356, 162, 389, 21, 251]
 SKULL_RADIUS = 1.3  # the skull proxy's radius, in half face widths (ear to ear)
 SKULL_BACK = 0.4  # its centre lies this many half face widths behind the ears (MediaPipe's 234 and 454)
 EARS = (234, 454)
@@ -129,7 +132,7 @@ class Skull:
     rim, so the flow has no crease there), faded out from the centre down to the chin over the
     distance d_c (see :meth:`Head.rigid`); so |∇z| ≤ 1.54 + 1.5 ρ / d_c, about 3.5; beyond the rim,
     hair such as pigtails lies in the plane through c. The source
-    point is the 3D similarity M X + t between the two fits' placements (M = (s_s / s) R_s Rᵀ),
+    point is the 3D similarity M X + t between the two heads (:func:`head_similarity`),
     projected: A q + ``lift`` (z(q) − c_z), with A the (2, 3) affine of the plane through c."""
 
     affine: np.ndarray  # (2, 3)
@@ -147,11 +150,33 @@ class Skull:
             centre[2] = c[list(EARS), 2].mean() + SKULL_BACK * half
         else:  # a whole head (FLAME): its box's centre, and no cap (which side faces the camera varies)
             centre, radius = (lo + hi) / 2, 0.0
-        m = (source.scale / fit.scale) * np.asarray(source.rotation) @ np.asarray(fit.rotation).T
-        t = np.asarray(source.translation, np.float64) - m @ np.asarray(fit.translation, np.float64)
+        m, t = head_similarity(source, fit)
         cd = fit.scale * np.asarray(fit.rotation) @ centre + fit.translation  # the driven skull centre
         affine = np.concatenate([m[:2, :2], (m[:2, 2] * cd[2] + t[:2])[:, None]], 1)
         return cls(affine, m[:2, 2], cd[:2], float(fit.scale * radius))
+
+
+def head_similarity(source: FaceFit, fit: FaceFit) -> tuple[np.ndarray, np.ndarray]:
+    """The 3D similarity X -> M X + t taking the driven head (``fit``) onto the source's: M = k R_s Rᵀ,
+    the rotation between the two fits' placements, and t through the weighted centroid of the
+    placement's points (MediaPipe's Procrustes basis) of both meshes.
+
+    The scale k is not the fits' s_s / s: their placement counts the jaw, the cheeks and the forehead,
+    which an open mouth or raised brows stretch, and the head grew with the face (its hair outline
+    8 px too high on lp_d11, whose driver raises her brows and opens her mouth; the fits' scale
+    change was 1.3 % above the hair's, measured by an affine fitted to the true frames). For
+    MediaPipe k is the ratio of the RMS spreads (3D, about their centroids) of ``SCALE_POINTS``,
+    points that expressions hardly move: ring ratio (``bench/bench_head_warp.py``) lp_d11 0.722 →
+    0.692, single_face 0.524 → 0.503. Other topologies keep the fits' scale."""
+    m = np.asarray(source.rotation) @ np.asarray(fit.rotation).T
+    if source.topology != MEDIAPIPE:
+        m = (source.scale / fit.scale) * m
+        return m, np.asarray(source.translation, np.float64) - m @ np.asarray(fit.translation, np.float64)
+    a, b = (np.asarray(f.vertices, np.float64) for f in (fit, source))
+    spread = lambda x: float(((x - x.mean(0)) ** 2).sum())  # noqa: E731
+    m = np.sqrt(spread(b[SCALE_POINTS, :]) / max(spread(a[SCALE_POINTS, :]), 1e-12)) * m
+    ids, w = procrustes_basis()
+    return m, w @ b[ids] - m @ (w @ a[ids])
 
 
 @dataclass
