@@ -42,6 +42,39 @@ def _jacobians(pos: torch.Tensor) -> torch.Tensor:
     return torch.stack([pos[:, :-1, 1:] - pos[:, :-1, :-1], pos[:, 1:, :-1] - pos[:, :-1, :-1]], -1)
 
 
+def _worst_jacobian(engine: GeometricWarp, fits, drivers) -> tuple[float, float]:
+    """(min det(I + ∇f) outside the mouth opening, max ‖∇f‖₂) of ``engine``'s full map, the gaze
+    included, over ``fits`` and their driver frames."""
+    worst_det, worst_grad = np.inf, 0.0
+    for i in range(0, len(fits), 8):
+        batch = fits[i:i + 8]
+        pos, (x0, y0, _, _) = engine.positions(batch, drivers[i:i + 8])
+        j = _jacobians(pos)
+        lips = engine._in_image(np.stack([f.vertices for f in batch])) - [x0, y0]
+        mouth = np.stack([polygon_mask(v, INNER_LIPS, pos.shape[1:3]) for v in lips])[:, :-1, :-1]
+        mouth = torch.nn.functional.max_pool2d(torch.as_tensor(mouth).float()[:, None], 5, 1, 2)[:, 0] > 0
+        worst_det = min(worst_det, torch.linalg.det(j)[~mouth].min().item())
+        worst_grad = max(worst_grad, torch.linalg.matrix_norm(j - torch.eye(2), ord=2).max().item())
+    return worst_det, worst_grad
+
+
+def test_a_large_gaze_shift_does_not_fold_the_lids(pipeline, testdata):
+    """BWPictureHuman.jpg (a tilted face looking sideways) driven by lp_d18.mp4 moves its iris by 0.27
+    eye widths: with the gaze map's fade fixed at 0.15 eye widths the lids sheared by 2.7 and every
+    frame sampled as folded beside the eye (det -0.23 at frame 0; render/eyes.py MAX_SHEAR)."""
+    geo = make_geometry("mediapipe")
+    path = testdata / "faces" / "BWPictureHuman.jpg"
+    src = prepare_sources(path, read_image(path), pipeline, 256, None, geo)[0]
+    stream = driver_stream(VideoReader(testdata / "videos" / "lp_d18.mp4"), pipeline, 256, geo, True)
+    items = list(itertools.islice(stream.items, 8))
+    fits = [geo.transfer(src.fit, fit, stream.reference, True) for _, fit in items]
+    engine = GeometricWarp(src, torch.device("cpu"), False)
+    assert engine.gaze is not None and engine.gaze.eyes, "the source's eye qualifies for the gaze map"
+    worst_det, worst_grad = _worst_jacobian(engine, fits, [driver_frame(i) for i, _ in items])
+    print(f"BWPictureHuman x lp_d18 frames 0-7: min det {worst_det:.3f}, max ||grad f|| {worst_grad:.2f}")
+    assert worst_det > 0 and worst_grad <= GRADIENT_BOUND
+
+
 def test_the_segmenter_ships_and_finds_the_person(testdata):
     from reenact.face.segment import PersonSegmenter
 
@@ -65,18 +98,7 @@ def test_warp_never_folds_and_its_gradient_is_bounded(pipeline, testdata, paste_
     than the source's, render/mouth.py paints that region instead of warping it."""
     frames = list(range(110, 131)) + list(range(200, 225))
     src, fits, drivers = _cross_fits(pipeline, testdata, frames)
-    engine = GeometricWarp(src, torch.device("cpu"), paste_back)
-    worst_det, worst_grad = np.inf, 0.0
-    for i in range(0, len(fits), 8):
-        batch = fits[i:i + 8]
-        pos, (x0, y0, _, _) = engine.positions(batch, drivers[i:i + 8])  # the gaze included
-        j = _jacobians(pos)
-        lips = engine._in_image(np.stack([f.vertices for f in batch])) - [x0, y0]
-        mouth = np.stack([polygon_mask(v, INNER_LIPS, pos.shape[1:3]) for v in lips])[:, :-1, :-1]
-        mouth = torch.nn.functional.max_pool2d(torch.as_tensor(mouth).float()[:, None], 5, 1, 2)[:, 0] > 0
-        det = torch.linalg.det(j)
-        worst_det = min(worst_det, det[~mouth].min().item())
-        worst_grad = max(worst_grad, torch.linalg.matrix_norm(j - torch.eye(2), ord=2).max().item())
+    worst_det, worst_grad = _worst_jacobian(GeometricWarp(src, torch.device("cpu"), paste_back), fits, drivers)
     print(f"paste_back={paste_back}: min det(I + grad f) outside the mouth {worst_det:.4f}, "
           f"max ||grad f|| {worst_grad:.3f}")
     assert worst_det > 0, "the warp folds over"

@@ -18,7 +18,11 @@ beyond the corners, and fades out across the lids: ψ(v) = 1 − smoothstep((|v|
 half the source eye's opening, so the lids (but for a lash-wide band) stay. The map
 (u, v) ↦ (u + ψ(v) s(u), v) has Jacobian [[1 + ψ s', s ψ'], [0, 1]] and determinant 1 + ψ s' > 0,
 since each piece's slope 1 + s' is a ratio of two positive lengths (the compressing side's held to
-``MAX_STRETCH``): it cannot fold. Its shear |s ψ'| ≤ 1.5 |s| / ``FADE`` is the added gradient. Only
+``MAX_STRETCH``): it cannot fold. Its shear |s ψ'| ≤ 1.5 |s| / fade is the added gradient, held to
+``MAX_SHEAR`` by fading over fade = max(``FADE``, 1.5 |u_b − u_a| / ``MAX_SHEAR``): on a tilted
+painting (BWPictureHuman.jpg × lp_d18.mp4, a shift of 0.27 eye widths) a fixed fade sheared the lids
+by 2.7, and on the pixel grid, across the map's kinks, that sampled as folds (det −0.23 in every
+frame) although the map itself has det > 0. Only
 the horizontal gaze moves: the opening is narrower than the iris, and a first version with a
 vertical shift too, both faded on the eye ellipse's radius, folded the map (det −0.61 on lp_d11).
 The shift fades out as the driver's eye closes (``OPEN_FROM`` to ``OPEN_FULL`` of its aspect
@@ -35,7 +39,8 @@ from reenact.render.driver_frame import DriverFrame
 
 IRIS = {"right": 468, "left": 473}  # iris centres, by the eye they sit in (regions.EYES); rings follow
 MAX_STRETCH = 2.5  # the sclera's length on either side of the iris changes at most by this factor
-FADE = 0.15  # eye widths beyond the lids over which the shift fades out
+FADE = 0.15  # eye widths beyond the lids over which the shift fades out, at least
+MAX_SHEAR = 1.0  # ... and longer where the shift s would shear the lids more than this: 1.5 |s| / fade
 OPEN_FROM, OPEN_FULL = 0.12, 0.22  # driver eye aspect ratio: no shift below, the full shift above
 
 
@@ -112,7 +117,8 @@ class Gaze:
             right = 0.5 - (0.5 - u) * (0.5 - ub - r) / (0.5 - ua - r)
             moved = torch.where(u < ua - r, left, torch.where(u > ua + r, right, u + (ub - ua)))
             moved = torch.where(u.abs() < 0.5, moved, u)
-            x = ((v.abs() - half) / FADE).clamp(0, 1)
+            fade = torch.clamp(1.5 * (ua - ub).abs() / MAX_SHEAR, min=FADE)  # (B, 1, 1): shear <= MAX_SHEAR
+            x = ((v.abs() - half) / fade).clamp(0, 1)
             shift = (moved - u) * (1 - x * x * (3 - 2 * x))  # (B, h, w) eye widths, along x̂
             pos[:, y0:max(y1, y0), x0:max(x1, x0)] = win + (shift * w)[..., None] * t(axes[0])
         return pos
