@@ -129,11 +129,12 @@ class GeometricWarp(_Engine):
         grown by ``pad`` on each side: the face's rendered displacement, the head's rigid motion
         around it, the difference extended harmonically (zero only on the grown border, so a face
         reaching the crop's edge keeps its motion there) and, outside the mesh, smoothed (about σ = 2 px)
-        to bound what is left of the jumps at the mesh's edges and openings. All of it is computed at half
+        to bound what is left of the jumps at the mesh's edges and openings; above the mouth the
+        extension is screened (:meth:`~reenact.render.head.Head.screen`). All of it is computed at half
         resolution and upsampled: the result is smooth by construction. With ``paste_back`` the
         flow's non-rigid part is returned instead (the rigid part is evaluated per image pixel)."""
         from reenact.render.guidance import geom_disp
-        from reenact.render.head import Head, rigid_field
+        from reenact.render.head import SCREEN_KAPPA, Head, pixel_grid, rigid_field
         from reenact.render.warp import extend_flow, fill_holes, smooth
 
         pad = size // 4 if self.paste_back else size // 8
@@ -147,7 +148,9 @@ class GeometricWarp(_Engine):
         base = F.interpolate(rigid_field(head, low // 2, -pad, 2 * n / low), size=(low, low), mode="bilinear",
                              align_corners=False)  # smooth: computed at a quarter of the resolution
         filled, closed = fill_holes(flow, mask, round(0.15 * low))  # eyes and mouth, from their rims
-        flow = smooth(extend_flow(filled, closed, feather=4, base=base), inside=mask)
+        q = (pixel_grid(low, low, flow.device, flow.dtype) * (n / low) - pad).expand(len(fits), -1, -1, -1)
+        screen = head.screen(q)[:, None]  # (B, 1, low, low): the non-rigid rest stays off the hair
+        flow = smooth(extend_flow(filled, closed, feather=4, base=base, screen=screen, kappa=SCREEN_KAPPA), inside=mask)
         if self.paste_back:
             flow = flow - base
         return head, F.interpolate(flow, size=(n, n), mode="bilinear", align_corners=False), pad

@@ -20,7 +20,8 @@ For a target point q (crop pixels) the backward map to the source is
   three ramps (``ramp`` radially, ``drop`` below the chin, ``TORSO_RAMP`` into the shoulders).
 * ``n``: the non-rigid rest. On the face mesh, the rendered displacement minus ``h r``; elsewhere its
   harmonic extension (:func:`reenact.render.warp.harmonic_fill`), zero on the border of the crop
-  grown by a quarter (an eighth without paste-back); then the whole flow is smoothed (σ ≈ 2 px).
+  grown by a quarter (an eighth without paste-back), and screened above the mouth so that it stays
+  off the hair (:meth:`Head.screen`); then the whole flow is smoothed (σ ≈ 2 px).
 
 **Gradient bound.** ∇(h r) = h ∇r + r ⊗ ∇h and ∇r = (A₂ₓ₂ − I) + l ⊗ ∇z with |∇z| ≤ 3.5 (:class:`Skull`), so
 ‖∇(h r)‖₂ ≤ a + 3.5 |l| + 1.5 r_max / L with a = ‖A₂ₓ₂ − I‖₂, |l| ≈ the sine of the head's rotation out
@@ -57,6 +58,7 @@ MIN_DROP = 0.2  # ... and below the chin: the neck does not turn with the head, 
 CHIN_HALF_WIDTH = 0.45  # the drop ramp spans the jaw's width: |q - chin| <= this many face heights as it starts
 JAW = (172, 397)  # MediaPipe's jaw corners
 NECK_HALF_WIDTH, TORSO_RAMP = 0.35, 0.5  # face heights: the shoulders begin beside the neck, below the jaw corners
+SCREEN_KAPPA, SCREEN_FROM = 12.0, 0.45  # the extension's screening (Head.screen): κ per grown-crop width; face heights
 RAMP_SLOPE = 3.0  # L >= RAMP_SLOPE * r_max: the ramp adds at most 1.5 / 3 = 0.5 to the flow gradient
 
 
@@ -267,6 +269,20 @@ class Head:
         """(B, ...) how far below the chin q lies, in ``drop`` lengths (≥ 1: the shoulders, which stay)."""
         shape = (q.shape[0],) + (1,) * (q.dim() - 2)
         return ((q - self.chin.view(*shape, 2)) * self.down.view(*shape, 2)).sum(-1) / self.drop.view(shape)
+
+    def screen(self, q: torch.Tensor) -> torch.Tensor:
+        """(B, ...) in [0, 1]: where the harmonic extension of the non-rigid rest n is screened
+        (``SCREEN_KAPPA``): 1 above the mesh centre, a smoothstep to 0 at ``SCREEN_FROM`` face
+        heights below it. Beside and above the upper face, n is the face's own non-rigid motion
+        (expression, and where the mesh's depth differs from the skull cap's): the hair a few cm
+        away should not inherit it (on lp_d11 it lifted the hair clips by a further 5 px when the
+        face moved up). Below, the open jaw's motion must spread into the neck smoothly: screening
+        there too folded the warp under the chin (det −0.6 on lp_d11's nods).
+        Ring ratio (``bench/bench_head_warp.py``) lp_d11 0.692 → 0.669, single_face 0.503 → 0.504."""
+        shape = (q.shape[0],) + (1,) * (q.dim() - 2)
+        up = -((q - self.centre.view(*shape, 2)) * self.down.view(*shape, 2)).sum(-1) / self.height.view(shape)
+        x = (up / SCREEN_FROM + 1).clamp(0, 1)
+        return x * x * (3 - 2 * x)
 
     def reach(self) -> torch.Tensor:
         """(B,) radius around ``centre`` beyond which h = 0, in crop pixels."""

@@ -26,13 +26,15 @@ def backward_warp(image: torch.Tensor, flow: torch.Tensor) -> torch.Tensor:
     return F.grid_sample(image, grid, mode="bilinear", padding_mode="border", align_corners=False)
 
 
-def _jacobi(x: torch.Tensor, known: torch.Tensor, value: torch.Tensor, iters: int) -> torch.Tensor:
-    """Jacobi iterations of Laplace's equation; ``known`` cells fixed, zero just outside the grid.
-    The four-neighbour mean is taken by shifted slices: a grouped 3×3 convolution costs about 50
+def _jacobi(x: torch.Tensor, known: torch.Tensor, value: torch.Tensor, iters: int,
+            denom: torch.Tensor | float = 4.0) -> torch.Tensor:
+    """Jacobi iterations of Laplace's equation (or, with ``denom`` = 4 + (κh)² per cell, of the
+    screened (Δ − κ²) x = 0); ``known`` cells fixed, zero just outside the grid.
+    The four-neighbour sum is taken by shifted slices: a grouped 3×3 convolution costs about 50
     times more on CPU for these small grids."""
     for _ in range(iters):
         p = F.pad(x, (1, 1, 1, 1))
-        x = (p[..., :-2, 1:-1] + p[..., 2:, 1:-1] + p[..., 1:-1, :-2] + p[..., 1:-1, 2:]) * 0.25
+        x = (p[..., :-2, 1:-1] + p[..., 2:, 1:-1] + p[..., 1:-1, :-2] + p[..., 1:-1, 2:]) / denom
         x = torch.where(known, value, x)
     return x
 
@@ -59,13 +61,18 @@ def box_mean(x: torch.Tensor, kh: int, kw: int | None = None) -> torch.Tensor:
     return _box_1d(_box_1d(x, kh if kw is None else kw, -1), kh, -2)
 
 
-def harmonic_fill(flow: torch.Tensor, mask: torch.Tensor, grid: int = 32, levels: int = 3, iters: int = 20):
+def harmonic_fill(flow: torch.Tensor, mask: torch.Tensor, grid: int = 32, levels: int = 3, iters: int = 20,
+                  screen: torch.Tensor | None = None, kappa: float = 0.0):
     """Extend ``flow`` (B, 2, H, W) from where ``mask`` (B, 1, H, W) is 1 to the whole image.
 
     Solves Laplace's equation on a ``grid``² lattice, with the face's flow fixed and zero flow on the
     image border, coarse to fine over ``levels`` resolutions. The result is smooth, meets the face
     flow at the face boundary (no tear), decays to zero at the border (the far background stays
     still), and fills the mesh holes (eyes, mouth) from their rims. Returns (B, 2, H, W).
+
+    With ``screen`` (B, 1, H, W) in [0, 1] the equation is (Δ − (κ · screen)²) x = 0, κ = ``kappa`` in
+    inverse image widths: where screen is 1 the fill decays from the face over about 1/κ of the
+    image instead of reaching the border.
     """
     m = F.adaptive_avg_pool2d(mask, grid)
     v = F.adaptive_avg_pool2d(flow * mask, grid) / m.clamp(min=1e-6)
@@ -76,7 +83,8 @@ def harmonic_fill(flow: torch.Tensor, mask: torch.Tensor, grid: int = 32, levels
         v_l = F.adaptive_avg_pool2d(v * m, n) / m_l.clamp(min=1e-6)
         known = (m_l > 0.5).expand_as(v_l)
         x = torch.zeros_like(v_l) if x is None else F.interpolate(x, size=(n, n), mode="bilinear", align_corners=False)
-        x = _jacobi(torch.where(known, v_l, x), known, v_l, iters)
+        denom = 4.0 if screen is None else 4.0 + (kappa / n) ** 2 * F.adaptive_avg_pool2d(screen, n)
+        x = _jacobi(torch.where(known, v_l, x), known, v_l, iters, denom)
     return F.interpolate(x, size=flow.shape[-2:], mode="bilinear", align_corners=False)
 
 
@@ -122,11 +130,16 @@ def fill_holes(flow: torch.Tensor, mask: torch.Tensor, size: int) -> tuple[torch
     return filled, torch.maximum(mask, closed)
 
 
-def extend_flow(flow: torch.Tensor, mask: torch.Tensor, feather: int = 3, base: torch.Tensor | None = None) -> torch.Tensor:
+def extend_flow(flow: torch.Tensor, mask: torch.Tensor, feather: int = 3, base: torch.Tensor | None = None,
+                screen: torch.Tensor | None = None, kappa: float = 0.0) -> torch.Tensor:
     """The face flow inside the face, blended over ``feather`` pixels into what lies outside: the
     :func:`harmonic_fill` of the face flow, or with ``base`` (B, 2, H, W) that field plus the harmonic
-    fill of the face flow's difference from it (the whole-head warp's rigid motion, render/head.py)."""
-    outside = harmonic_fill(flow, mask) if base is None else base + harmonic_fill(flow - base, mask)
+    fill of the face flow's difference from it (the whole-head warp's rigid motion, render/head.py),
+    screened by ``screen`` and ``kappa`` (:func:`harmonic_fill`)."""
+    if base is None:
+        outside = harmonic_fill(flow, mask, screen=screen, kappa=kappa)
+    else:
+        outside = base + harmonic_fill(flow - base, mask, screen=screen, kappa=kappa)
     k = 2 * feather + 1
     soft = box_mean(mask, k)
     soft = ((soft - 0.5) * 2).clamp(0, 1) * mask
