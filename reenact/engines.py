@@ -17,6 +17,7 @@ from reenact.face.crop import apply_affine, invert_affine
 from reenact.face.fit import FaceFit
 from reenact.face.mediapipe_backend import Detection
 from reenact.face.mesh import MEDIAPIPE, topology
+from reenact.face.regions import openings_mask
 
 
 @dataclass
@@ -135,7 +136,7 @@ class GeometricWarp(_Engine):
         flow's non-rigid part is returned instead (the rigid part is evaluated per image pixel)."""
         from reenact.render.guidance import geom_disp
         from reenact.render.head import SCREEN_KAPPA, Head, pixel_grid, rigid_field
-        from reenact.render.warp import extend_flow, fill_holes, smooth
+        from reenact.render.warp import extend_flow, fill_holes, smooth, unfold
 
         pad = size // 4 if self.paste_back else size // 8
         n = size + 2 * pad
@@ -151,9 +152,18 @@ class GeometricWarp(_Engine):
         q = (pixel_grid(low, low, flow.device, flow.dtype) * (n / low) - pad).expand(len(fits), -1, -1, -1)
         screen = head.screen(q)[:, None]  # (B, 1, low, low): the non-rigid rest stays off the hair
         flow = smooth(extend_flow(filled, closed, feather=4, base=base, screen=screen, kappa=SCREEN_KAPPA), inside=mask)
+        flow = unfold(flow, n / low, exclude=self._openings(fits, p, low))
         if self.paste_back:
             flow = flow - base
         return head, F.interpolate(flow, size=(n, n), mode="bilinear", align_corners=False), pad
+
+    def _openings(self, fits: list[FaceFit], p: int, low: int) -> torch.Tensor:
+        """(B, 1, low, low) bool: the driven eyes and inner lips on the half-resolution grid grown by ``p``,
+        where :func:`~reenact.render.warp.unfold` leaves the flow alone: a closing eye or mouth jumps
+        from lid to lid by design, and one opening from shut has det(I + ∇f) near 0."""
+        verts = np.stack([f.vertices for f in fits])[..., :2] * 0.5 + p
+        masks = np.stack([openings_mask(v, (low, low), 1) for v in verts])
+        return torch.as_tensor(masks, device=self.device)[:, None]
 
     @torch.no_grad()
     def composite(self, fits: list[FaceFit], frames: torch.Tensor, drivers=None) -> torch.Tensor:

@@ -112,3 +112,28 @@ def test_neural_codes_render_on_the_mesh_and_learn():
     out = gen(torch.rand(1, 3, size, size), **maps)
     out.out_img.mean().backward()
     assert gen.codes.grad is not None and gen.codes.grad.abs().sum() > 0
+
+
+def test_unfold_relaxes_a_fold_and_leaves_the_rest_alone():
+    """A flow that pushes a disc of the grid past its neighbours (a fold: det(I + ∇f) < 0 on its
+    rim) comes out one-to-one and within the gradient cap; cells far from the fold, and an excluded
+    patch, are unchanged to the bit; a flow without folds is returned as it is."""
+    from reenact.render.warp import jacobian, unfold
+
+    y, x = torch.meshgrid(torch.arange(48.0), torch.arange(48.0), indexing="ij")
+    bump = torch.exp(-((x - 20) ** 2 + (y - 24) ** 2) / 8.0)  # (H, W)
+    flow = torch.stack([6.0 * bump, torch.zeros_like(bump)])[None]  # (1, 2, H, W): a shear of 6 px
+    assert jacobian(flow)[0].min() < 0, "the test flow folds"
+    exclude = torch.zeros(1, 1, 48, 48, dtype=torch.bool)
+    exclude[..., 40:, 40:] = True
+    flow[..., 40:, 40:] = 3.0 * torch.randn(2, 8, 8)  # folds that are excluded
+    out = unfold(flow, exclude=exclude)
+    det, grad = jacobian(out)
+    keep = torch.ones(47, 47, dtype=torch.bool)
+    keep[39:, 39:] = False  # the cells with a corner in the excluded patch
+    assert det[0][keep].min() >= 0.25 and grad[0][keep].max() <= 3.0
+    assert torch.equal(out[..., 40:, 40:], flow[..., 40:, 40:]), "the excluded patch is left alone"
+    assert torch.equal(out[..., :, 36:40], flow[..., :, 36:40]), "far from the fold nothing moves"
+    smooth = 0.2 * flow.clone()
+    smooth[..., 40:, 40:] = 0
+    assert unfold(smooth) is smooth

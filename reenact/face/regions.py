@@ -20,6 +20,9 @@ OUTER_LIPS = [61, 185, 40, 39, 37, 0, 267, 269, 270, 409, 291, 375, 321, 405, 31
 # Eyes (subject's right = image left for a frontal face): corners and two lid pairs each.
 EYES = {"right": dict(corners=(33, 133), lids=((159, 145), (158, 153))),
         "left": dict(corners=(362, 263), lids=((386, 374), (385, 380)))}
+# Each eye's lid margin, corner to corner over the upper lid and back along the lower (FACEMESH_LEFT/RIGHT_EYE).
+EYE_CONTOURS = {"right": [33, 246, 161, 160, 159, 158, 157, 173, 133, 155, 154, 153, 145, 144, 163, 7],
+                "left": [362, 398, 384, 385, 386, 387, 388, 466, 263, 249, 390, 373, 374, 380, 381, 382]}
 
 
 def eye_opening(points: np.ndarray) -> float:
@@ -38,6 +41,19 @@ def mouth_opening(points: np.ndarray) -> float:
     """Inner-lip gap (13 to 14) over mouth width (78 to 308): 0 closed, about 0.5 wide open."""
     p = np.asarray(points, np.float64)[:, :2]
     return float(np.linalg.norm(p[13] - p[14]) / max(np.linalg.norm(p[78] - p[308]), 1e-6))
+
+
+def openings_mask(points: np.ndarray, shape: tuple[int, int], margin: int) -> np.ndarray:
+    """(H, W) bool: both eyes' lid margins and the inner lips of ``points`` (x, y pixels), filled and
+    grown by ``margin`` px, where lids and lips meet. A closing eye or mouth jumps there by design."""
+    import cv2
+
+    mask = np.zeros(shape, np.uint8)
+    for ids in (*EYE_CONTOURS.values(), INNER_LIPS):
+        poly = np.round(np.asarray(points)[ids, :2]).astype(np.int32)
+        cv2.fillPoly(mask, [poly], 1)
+        cv2.polylines(mask, [poly], True, 1, thickness=2 * margin + 1)
+    return mask.astype(bool)
 
 
 def polygon_mask(points: np.ndarray, ids: list[int], shape: tuple[int, int]) -> np.ndarray:

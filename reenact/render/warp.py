@@ -162,3 +162,100 @@ def smooth(x: torch.Tensor, passes: int = 2, inside: torch.Tensor | None = None,
     near = box_mean(inside, 2 * feather + 1)
     keep = (((near - 0.5) * 2).clamp(0, 1) * inside) ** 2
     return keep * x + (1 - keep) * y
+
+
+UNFOLD_FLOOR = 0.25  # det(I + ∇f) below this is relaxed (the tests' bar is > 0, after upsampling and the gaze)
+UNFOLD_CAP = 3.0  # ... and ‖∇f‖₂ above this (the tests' bound is 3.5), outside the eye and mouth openings
+
+
+def jacobian(flow: torch.Tensor, spacing: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """(min det(I + ∇f), max ‖∇f‖₂), each (B, H-1, W-1), over the four corners of each cell of the
+    bilinear map p ↦ p + ``flow``(p) (B, 2, H, W); ``flow`` in units of which the grid's step is
+    ``spacing``. The bilinear map's determinant is bilinear in the cell, so its least value is at a
+    corner, where the Jacobian is that of the two cell edges meeting there."""
+    dets, norms = zip(*(_corner(dx, dy) for dx, dy in _corners(flow * (1.0 / spacing))))
+    return torch.stack(dets).amin(0), torch.stack(norms).amax(0).sqrt()
+
+
+def _corners(flow: torch.Tensor):
+    """The cell edges (along x, along y), each (B, 2, H-1, W-1), meeting at the four corners of each cell."""
+    top, bottom = flow[..., :-1, 1:] - flow[..., :-1, :-1], flow[..., 1:, 1:] - flow[..., 1:, :-1]
+    left, right = flow[..., 1:, :-1] - flow[..., :-1, :-1], flow[..., 1:, 1:] - flow[..., :-1, 1:]
+    return (top, left), (top, right), (bottom, left), (bottom, right)
+
+
+def _corner(dx: torch.Tensor, dy: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(det(I + ∇f), ‖∇f‖₂²) for ∇f = [[a, b], [c, d]] = [dx dy]: the spectral norm from the Frobenius
+    norm and the determinant, ‖∇f‖₂² = (F² + √(F⁴ − 4 det(∇f)²)) / 2."""
+    a, c, b, d = dx[:, 0], dx[:, 1], dy[:, 0], dy[:, 1]
+    g = a * d - b * c
+    f2 = a * a + b * b + c * c + d * d
+    return 1 + a + d + g, 0.5 * (f2 + torch.sqrt((f2 * f2 - 4 * g * g).clamp(min=0)))
+
+
+def _bad(flow: torch.Tensor, spacing: float, floor: float, cap: float) -> torch.Tensor:
+    """(B, H-1, W-1) bool: cells with a corner where det(I + ∇f) < ``floor`` or ‖∇f‖₂ > ``cap``. With
+    the cell edges D = s ∇f (s = ``spacing``), det(I + ∇f) = 1 + tr D / s + det D / s², and, with
+    C = (s·cap)² and F² = ‖D‖²_F, ‖D‖₂² > C ⟺ F² > 2C or det(D)² < C (F² − C): no division or root."""
+    c2 = (spacing * cap) ** 2
+    bad = None
+    for dx, dy in _corners(flow):
+        a, c, b, d = dx[:, 0], dx[:, 1], dy[:, 0], dy[:, 1]
+        g = a * d - b * c
+        f2 = a * a + b * b + c * c + d * d
+        corner = (spacing * (a + d) + g < (floor - 1) * spacing * spacing) | (f2 > 2 * c2) | (g * g < c2 * (f2 - c2))
+        bad = corner if bad is None else bad | corner
+    return bad
+
+
+def unfold(flow: torch.Tensor, spacing: float = 1.0, floor: float = UNFOLD_FLOOR, cap: float = UNFOLD_CAP,
+           exclude: torch.Tensor | None = None, rounds: int = 6, steps: int = 12, reach: int = 3) -> torch.Tensor:
+    """``flow`` (B, 2, H, W) with its fold-overs and tears smoothed away: where det(I + ∇f) < ``floor``
+    or ‖∇f‖₂ > ``cap`` (in cells without a corner in ``exclude``, (B, 1, H, W) bool), the flow within ``reach`` cells is
+    relaxed towards the average of its four neighbours, ``steps`` Jacobi sweeps per round, until no
+    cell is bad or ``rounds`` have run. A harmonic map onto a convex outline cannot fold
+    (Radó-Kneser-Choquet), so relaxing a folded patch unfolds it, while the rest of the flow is left
+    exactly as it was. The rounds run on a window around the bad cells only.
+
+    Folds come from the face mesh's own flow: a lower lip that rolls over an opening mouth, a mouth
+    corner pulled in, a jaw turned against the neck (the driver's own mesh flips there in 2D, and a
+    thinner source lip flips further); the rasterizer culls the flipped triangles, and their
+    neighbours meet the filled hole at a crease. A bilinear map's determinant is bilinear in each
+    cell, so cells whose four corners pass pass everywhere, and the repair at half resolution holds
+    for the upsampled flow (up to the secants across cells that finer grids take: hence a floor
+    above 0)."""
+    if exclude is not None:  # cells with a corner node in it
+        exclude = exclude[:, 0, :-1, :-1] | exclude[:, 0, 1:, :-1] | exclude[:, 0, :-1, 1:] | exclude[:, 0, 1:, 1:]
+    bad = _bad(flow, spacing, floor, cap)
+    if exclude is not None:
+        bad &= ~exclude
+    if not bool(bad.any()):
+        return flow
+    flow, margin = flow.clone(), 3 * reach + 2
+    h, w = flow.shape[-2:]
+    sel = torch.nonzero(bad.flatten(1).any(1))[:, 0]  # the frames with bad cells, relaxed together
+    _, ys, xs = torch.nonzero(bad[sel], as_tuple=True)
+    y0, y1 = max(int(ys.min()) - margin, 0), min(int(ys.max()) + margin + 2, h)
+    x0, x1 = max(int(xs.min()) - margin, 0), min(int(xs.max()) + margin + 2, w)
+    keep = None if exclude is None else exclude[sel, y0:y1 - 1, x0:x1 - 1]
+    flow[sel, :, y0:y1, x0:x1] = _relax(flow[sel, :, y0:y1, x0:x1], spacing, floor, cap, keep, rounds, steps, reach)
+    return flow
+
+
+def _relax(flow, spacing, floor, cap, exclude, rounds, steps, reach):
+    """:func:`unfold`'s rounds on a window (B', 2, h, w) of the frames that need them; its border
+    nodes stay as they are, and a frame's rounds stop changing it once it has no bad cell."""
+    for _ in range(rounds):
+        bad = _bad(flow, spacing, floor, cap)
+        if exclude is not None:
+            bad &= ~exclude
+        if not bool(bad.any()):
+            break
+        region = _max_pool(F.pad(bad[:, None].to(flow.dtype), (0, 1, 0, 1)), 2 * reach + 1) > 0  # (B', 1, h, w)
+        region[..., 0, :] = region[..., -1, :] = False
+        region[..., :, 0] = region[..., :, -1] = False
+        for _ in range(steps):
+            p = F.pad(flow, (1, 1, 1, 1), mode="replicate")
+            avg = (p[..., :-2, 1:-1] + p[..., 2:, 1:-1] + p[..., 1:-1, :-2] + p[..., 1:-1, 2:]) / 4
+            flow = torch.where(region, avg, flow)
+    return flow
