@@ -72,3 +72,22 @@ def read_frames(path: Path) -> list[np.ndarray]:
     from reenact.io import VideoReader
 
     return [f.copy() for f in VideoReader(path)]
+
+
+def drive_fits(pipeline, testdata, face: str, video: str, frames):
+    """The source ``face`` (testdata/faces, or a path), the transferred fits of ``video`` at ``frames``
+    and those driver frames (for the gaze)."""
+    import itertools
+
+    from reenact.animator import driver_frame, prepare_sources
+    from reenact.drive import driver_stream
+    from reenact.face.geometry import make_geometry
+    from reenact.io import VideoReader, read_image
+
+    geo = make_geometry("mediapipe")
+    path = Path(face) if Path(face).is_absolute() else testdata / "faces" / face
+    src = prepare_sources(path, read_image(path), pipeline, 256, None, geo)[0]
+    stream = driver_stream(VideoReader(testdata / "videos" / video), pipeline, 256, geo, True)
+    wanted = set(frames)
+    items = [(item, fit) for i, (item, fit) in enumerate(itertools.islice(stream.items, max(frames) + 1)) if i in wanted]
+    return src, [geo.transfer(src.fit, fit, stream.reference, True) for _, fit in items], [driver_frame(i) for i, _ in items]

@@ -3,17 +3,17 @@ gradient, a still background, and hair that follows the head."""
 
 from __future__ import annotations
 
-import itertools
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from conftest import drive_fits
 
 from reenact import weights
-from reenact.animator import driver_frame, prepare_sources
-from reenact.drive import DriveOptions, drive, driver_stream
+from reenact.animator import prepare_sources
+from reenact.drive import DriveOptions, drive
 from reenact.engines import GeometricWarp
 from reenact.face.crop import apply_affine, invert_affine
 from reenact.face.geometry import make_geometry
@@ -25,21 +25,9 @@ GRADIENT_BOUND = 3.5  # ||grad f||_2 in px/px outside the lid margins and inner 
 # lip driven by lp_d18's wide-open mouth
 
 
-def _drive_fits(pipeline, testdata, face: str, video: str, frames):
-    """The source ``face`` (testdata/faces, or a path), the transferred fits of ``video`` at ``frames``
-    and those driver frames (for the gaze)."""
-    geo = make_geometry("mediapipe")
-    path = Path(face) if Path(face).is_absolute() else testdata / "faces" / face
-    src = prepare_sources(path, read_image(path), pipeline, 256, None, geo)[0]
-    stream = driver_stream(VideoReader(testdata / "videos" / video), pipeline, 256, geo, True)
-    wanted = set(frames)
-    items = [(item, fit) for i, (item, fit) in enumerate(itertools.islice(stream.items, max(frames) + 1)) if i in wanted]
-    return src, [geo.transfer(src.fit, fit, stream.reference, True) for _, fit in items], [driver_frame(i) for i, _ in items]
-
-
 def _cross_fits(pipeline, testdata, frames):
     """lp_s0.jpg (a painting, small face in a wide shot) driven by lp_d11.mp4 at ``frames``."""
-    return _drive_fits(pipeline, testdata, "lp_s0.jpg", "lp_d11.mp4", frames)
+    return drive_fits(pipeline, testdata, "lp_s0.jpg", "lp_d11.mp4", frames)
 
 
 def _jacobians(pos: torch.Tensor) -> torch.Tensor:
@@ -72,7 +60,7 @@ def test_a_large_gaze_shift_does_not_fold_the_lids(pipeline, testdata):
     """BWPictureHuman.jpg (a tilted face looking sideways) driven by lp_d18.mp4 moves its iris by 0.27
     eye widths: with the gaze map's fade fixed at 0.15 eye widths the lids sheared by 2.7 and every
     frame sampled as folded beside the eye (det -0.23 at frame 0; render/eyes.py MAX_SHEAR)."""
-    src, fits, drivers = _drive_fits(pipeline, testdata, "BWPictureHuman.jpg", "lp_d18.mp4", range(8))
+    src, fits, drivers = drive_fits(pipeline, testdata, "BWPictureHuman.jpg", "lp_d18.mp4", range(8))
     engine = GeometricWarp(src, torch.device("cpu"), False)
     assert engine.gaze is not None and engine.gaze.eyes, "the source's eye qualifies for the gaze map"
     worst_det, worst_grad = _worst_jacobian(engine, fits, drivers)
@@ -122,7 +110,7 @@ def test_other_faces_and_drivers_do_not_fold(pipeline, testdata, face, video, fr
     lp_s6's jaw, -0.15 at the example's mouth corner, -0.06 beside BWPictureHuman's nose; ‖∇f‖ up to
     9.4 at lp_s0's lower lip): a driver's lower lip that rolls over its opening mouth flips the mesh's
     triangles in 2D, and on thinner source lips further. render/warp.unfold relaxes such patches."""
-    src, fits, drivers = _drive_fits(pipeline, testdata, face, video, frames)
+    src, fits, drivers = drive_fits(pipeline, testdata, face, video, frames)
     worst_det, worst_grad = _worst_jacobian(GeometricWarp(src, torch.device("cpu"), paste_back), fits, drivers)
     print(f"{Path(face).stem} x {video}: min det {worst_det:.3f}, max ||grad f|| {worst_grad:.2f}")
     assert worst_det > 0, "the warp folds over"

@@ -135,3 +135,24 @@ def test_the_source_irises_follow_the_driver_gaze(pipeline, testdata, tmp_path):
           f"Pearson r {r:.2f}, slope {slope:.2f}")
     assert d.max() - d.min() > 0.3, "the driver looks to both sides"
     assert r > 0.8 and slope > 0.3, "the irises do not follow the driver's gaze"
+
+
+def test_a_black_and_white_photo_gets_a_grey_mouth_interior(pipeline, testdata):
+    """BWPictureHuman.jpg (R = G = B everywhere) driven by lp_d18.mp4's wide-open mouth: the driver's
+    interior is painted in, and with the per-channel colour gain alone it came in pink with cyan
+    teeth (channel spread up to 51 levels in frame 136). The output stays grey."""
+    import torch
+    from conftest import drive_fits
+
+    from reenact.engines import GeometricWarp
+
+    src, fits, drivers = drive_fits(pipeline, testdata, "BWPictureHuman.jpg", "lp_d18.mp4", [84, 136])
+    engine = GeometricWarp(src, torch.device("cpu"), False)
+    assert engine.mouth is not None and engine.mouth.colour == 0.0, "a grey photo"
+    out = engine(fits, drivers).astype(int)  # (B, H, W, 3) uint8, not encoded
+    for k, fit in enumerate(fits):
+        inner = regions.polygon_mask(fit.vertices, regions.INNER_LIPS, out.shape[1:3])
+        assert inner.sum() > 200, "the driven mouth is open"
+        spread = out[k].max(-1) - out[k].min(-1)
+        print(f"frame {[84, 136][k]}: channel spread inside the mouth max {spread[inner].max()}, whole frame {spread.max()}")
+        assert spread.max() <= 1

@@ -35,7 +35,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from reenact.face.regions import INNER_LIPS, INNER_LOWER, INNER_UPPER, OUTER_LIPS, polygon_mask
+from reenact.face.regions import FACE_OVAL, INNER_LIPS, INNER_LOWER, INNER_UPPER, OUTER_LIPS, polygon_mask
 from reenact.render.driver_frame import DriverFrame
 from reenact.render.head import pixel_grid, sample
 
@@ -48,6 +48,8 @@ TOP, BOTTOM, CORNERS = INNER_LIPS.index(13), INNER_LIPS.index(14), (INNER_LIPS.i
 
 
 GAIN = (0.5, 2.0)  # the driver interior's colour gain is held to this range
+GREY_BELOW, COLOUR_ABOVE = 0.005, 0.02  # the source face's colourfulness: a grey photo below, colour above
+LUMA = torch.tensor([0.299, 0.587, 0.114])  # Rec. 601
 CHEEKS = [50, 101, 118, 205, 280, 330, 347, 425]  # MediaPipe vertices on both cheeks: the colour reference
 
 
@@ -74,6 +76,8 @@ class MouthFill:
         band = t(lip_band)
         self.lip_colour = (image * band).sum((2, 3), keepdim=True) / band.sum().clamp(min=1)  # (1, 3, 1, 1)
         self.cheeks = _colour_at(image, np.asarray(verts, np.float64)[CHEEKS, :2])
+        x = (colourfulness(image, polygon_mask(verts, FACE_OVAL, (h, w))) - GREY_BELOW) / (COLOUR_ABOVE - GREY_BELOW)
+        self.colour = float(np.clip(x, 0, 1) ** 2 * (3 - 2 * np.clip(x, 0, 1)))  # 0 grey, 1 a colour photo
 
     def __call__(self, out: torch.Tensor, box: tuple[int, int, int, int], verts: np.ndarray,
                  drivers: list[DriverFrame | None] | None = None) -> torch.Tensor:
@@ -162,9 +166,32 @@ class MouthFill:
             t = lambda a: torch.as_tensor(a, dtype=mask.dtype, device=mask.device)  # noqa: E731
             pos = q @ t(m[:2]) + t(m[2]) - t(lo)  # (h', w', 2) in the driver crop's pixels
             cheeks = _colour_at(d.image, np.asarray(d.points, np.float64)[CHEEKS, :2]).to(mask)
-            gain = (self.cheeks.to(mask) / cheeks.clamp(min=1e-3)).clamp(*GAIN)
-            paint[b] = (sample(crop, pos[None])[0] * gain[:, None, None]).clamp(0, 1)
+            paint[b] = self._match(sample(crop, pos[None])[0], cheeks).clamp(0, 1)
         return paint
+
+    def _match(self, rgb: torch.Tensor, cheeks: torch.Tensor) -> torch.Tensor:
+        """The driver's pixels ``rgb`` (3, h, w) in the source's colours: a per-channel gain, the source's
+        cheek colour over the driver's ``cheeks``; for a grey (or toned) source photo, the driver's
+        luma by the luma gain, tinted with the source's cheek colour, so that no chroma the photo
+        lacks comes in (the gain alone gave a black-and-white photo a pink tongue and cyan teeth)."""
+        src = self.cheeks.to(rgb)
+        coloured = rgb * (src / cheeks.clamp(min=1e-3)).clamp(*GAIN)[:, None, None]
+        if self.colour >= 1:
+            return coloured
+        luma = lambda c: (LUMA.to(c) * c.reshape(3, -1).T).sum(-1).reshape(c.shape[1:])  # noqa: E731
+        gain = (luma(src[:, None]) / luma(cheeks[:, None]).clamp(min=1e-3)).clamp(*GAIN)  # (1,)
+        grey = luma(rgb)[None] * gain * (src / luma(src[:, None]).clamp(min=1e-3))[:, None, None]
+        return self.colour * coloured + (1 - self.colour) * grey
+
+
+def colourfulness(image: torch.Tensor, mask: np.ndarray) -> float:
+    """The spread of chroma over ``mask`` of ``image`` (1, 3, H, W) in [0, 1]: √(σ²(R − G) + σ²((R + G)/2 − B))
+    (Hasler & Süsstrunk's opponent axes). 0 for a black-and-white photo; 0.03-0.13 on the test faces."""
+    px = image[0][:, torch.as_tensor(mask, device=image.device)].double()  # (3, N)
+    if px.shape[1] < 2:
+        return 1.0
+    rg, yb = px[0] - px[1], (px[0] + px[1]) / 2 - px[2]
+    return float(torch.sqrt(rg.var() + yb.var()))
 
 
 def _colour_at(image: torch.Tensor | np.ndarray, points: np.ndarray) -> torch.Tensor:
