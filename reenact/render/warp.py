@@ -211,9 +211,9 @@ def _bad(flow: torch.Tensor, spacing: float, floor: float, cap: float) -> torch.
 def unfold(flow: torch.Tensor, spacing: float = 1.0, floor: float = UNFOLD_FLOOR, cap: float = UNFOLD_CAP,
            exclude: torch.Tensor | None = None, rounds: int = 6, steps: int = 12, reach: int = 3) -> torch.Tensor:
     """``flow`` (B, 2, H, W) with its fold-overs and tears smoothed away: where det(I + ∇f) < ``floor``
-    or ‖∇f‖₂ > ``cap`` (in cells without a corner in ``exclude``, (B, 1, H, W) bool), the flow within ``reach`` cells is
-    relaxed towards the average of its four neighbours, ``steps`` Jacobi sweeps per round, until no
-    cell is bad or ``rounds`` have run. A harmonic map onto a convex outline cannot fold
+    or ‖∇f‖₂ > ``cap`` (in cells without a corner in ``exclude``, (B, 1, H, W) bool), the flow within
+    ``reach`` cells is relaxed towards the average of its four neighbours, ``steps`` Jacobi sweeps per
+    round, until no cell is bad or ``rounds`` have run. A harmonic map onto a convex outline cannot fold
     (Radó-Kneser-Choquet), so relaxing a folded patch unfolds it, while the rest of the flow is left
     exactly as it was. The rounds run on a window around the bad cells only.
 
@@ -237,8 +237,8 @@ def unfold(flow: torch.Tensor, spacing: float = 1.0, floor: float = UNFOLD_FLOOR
     _, ys, xs = torch.nonzero(bad[sel], as_tuple=True)
     y0, y1 = max(int(ys.min()) - margin, 0), min(int(ys.max()) + margin + 2, h)
     x0, x1 = max(int(xs.min()) - margin, 0), min(int(xs.max()) + margin + 2, w)
-    keep = None if exclude is None else exclude[sel, y0:y1 - 1, x0:x1 - 1]
-    flow[sel, :, y0:y1, x0:x1] = _relax(flow[sel, :, y0:y1, x0:x1], spacing, floor, cap, keep, rounds, steps, reach)
+    held = None if exclude is None else exclude[sel, y0:y1 - 1, x0:x1 - 1]
+    flow[sel, :, y0:y1, x0:x1] = _relax(flow[sel, :, y0:y1, x0:x1], spacing, floor, cap, held, rounds, steps, reach)
     return flow
 
 
