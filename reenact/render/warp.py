@@ -33,10 +33,14 @@ def _jacobi(x: torch.Tensor, known: torch.Tensor, value: torch.Tensor, iters: in
     The four-neighbour sum is taken by shifted slices: a grouped 3×3 convolution costs about 50
     times more on CPU for these small grids."""
     for _ in range(iters):
-        p = F.pad(x, (1, 1, 1, 1))
-        x = (p[..., :-2, 1:-1] + p[..., 2:, 1:-1] + p[..., 1:-1, :-2] + p[..., 1:-1, 2:]) / denom
-        x = torch.where(known, value, x)
+        x = torch.where(known, value, _neighbour_sum(x) / denom)
     return x
+
+
+def _neighbour_sum(x: torch.Tensor) -> torch.Tensor:
+    """The sum of each cell's four neighbours in ``x`` (..., H, W), zero outside the grid."""
+    p = F.pad(x, (1, 1, 1, 1))
+    return p[..., :-2, 1:-1] + p[..., 2:, 1:-1] + p[..., 1:-1, :-2] + p[..., 1:-1, 2:]
 
 
 def _box_1d(x: torch.Tensor, k: int, dim: int) -> torch.Tensor:
@@ -173,24 +177,21 @@ def jacobian(flow: torch.Tensor, spacing: float = 1.0) -> tuple[torch.Tensor, to
     bilinear map p ↦ p + ``flow``(p) (B, 2, H, W); ``flow`` in units of which the grid's step is
     ``spacing``. The bilinear map's determinant is bilinear in the cell, so its least value is at a
     corner, where the Jacobian is that of the two cell edges meeting there."""
-    dets, norms = zip(*(_corner(dx, dy) for dx, dy in _corners(flow * (1.0 / spacing))))
+    dets, norms = [], []
+    for trace, det, frob2 in _corners(flow * (1.0 / spacing)):
+        dets.append(1 + trace + det)
+        norms.append(0.5 * (frob2 + torch.sqrt((frob2 * frob2 - 4 * det * det).clamp(min=0))))
     return torch.stack(dets).amin(0), torch.stack(norms).amax(0).sqrt()
 
 
 def _corners(flow: torch.Tensor):
-    """The cell edges (along x, along y), each (B, 2, H-1, W-1), meeting at the four corners of each cell."""
+    """(tr D, det D, ‖D‖²_F), each (B, H-1, W-1), of D = [cell edge along x, cell edge along y] at the
+    four corners of each cell: det(I + D) = 1 + tr D + det D, ‖D‖₂² = (F² + √(F⁴ − 4 det(D)²)) / 2."""
     top, bottom = flow[..., :-1, 1:] - flow[..., :-1, :-1], flow[..., 1:, 1:] - flow[..., 1:, :-1]
     left, right = flow[..., 1:, :-1] - flow[..., :-1, :-1], flow[..., 1:, 1:] - flow[..., :-1, 1:]
-    return (top, left), (top, right), (bottom, left), (bottom, right)
-
-
-def _corner(dx: torch.Tensor, dy: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(det(I + ∇f), ‖∇f‖₂²) for ∇f = [[a, b], [c, d]] = [dx dy]: the spectral norm from the Frobenius
-    norm and the determinant, ‖∇f‖₂² = (F² + √(F⁴ − 4 det(∇f)²)) / 2."""
-    a, c, b, d = dx[:, 0], dx[:, 1], dy[:, 0], dy[:, 1]
-    g = a * d - b * c
-    f2 = a * a + b * b + c * c + d * d
-    return 1 + a + d + g, 0.5 * (f2 + torch.sqrt((f2 * f2 - 4 * g * g).clamp(min=0)))
+    for dx, dy in ((top, left), (top, right), (bottom, left), (bottom, right)):
+        a, c, b, d = dx[:, 0], dx[:, 1], dy[:, 0], dy[:, 1]  # D = [[a, b], [c, d]]
+        yield a + d, a * d - b * c, a * a + b * b + c * c + d * d
 
 
 def _bad(flow: torch.Tensor, spacing: float, floor: float, cap: float) -> torch.Tensor:
@@ -199,11 +200,9 @@ def _bad(flow: torch.Tensor, spacing: float, floor: float, cap: float) -> torch.
     C = (s·cap)² and F² = ‖D‖²_F, ‖D‖₂² > C ⟺ F² > 2C or det(D)² < C (F² − C): no division or root."""
     c2 = (spacing * cap) ** 2
     bad = None
-    for dx, dy in _corners(flow):
-        a, c, b, d = dx[:, 0], dx[:, 1], dy[:, 0], dy[:, 1]
-        g = a * d - b * c
-        f2 = a * a + b * b + c * c + d * d
-        corner = (spacing * (a + d) + g < (floor - 1) * spacing * spacing) | (f2 > 2 * c2) | (g * g < c2 * (f2 - c2))
+    for trace, det, frob2 in _corners(flow):
+        folds = spacing * trace + det < (floor - 1) * spacing * spacing
+        corner = folds | (frob2 > 2 * c2) | (det * det < c2 * (frob2 - c2))
         bad = corner if bad is None else bad | corner
     return bad
 
@@ -254,8 +253,6 @@ def _relax(flow, spacing, floor, cap, exclude, rounds, steps, reach):
         region = _max_pool(F.pad(bad[:, None].to(flow.dtype), (0, 1, 0, 1)), 2 * reach + 1) > 0  # (B', 1, h, w)
         region[..., 0, :] = region[..., -1, :] = False
         region[..., :, 0] = region[..., :, -1] = False
-        for _ in range(steps):
-            p = F.pad(flow, (1, 1, 1, 1), mode="replicate")
-            avg = (p[..., :-2, 1:-1] + p[..., 2:, 1:-1] + p[..., 1:-1, :-2] + p[..., 1:-1, 2:]) / 4
-            flow = torch.where(region, avg, flow)
+        for _ in range(steps):  # the window's border is outside the region, so the zeros beyond it are never read
+            flow = torch.where(region, _neighbour_sum(flow) / 4, flow)
     return flow
