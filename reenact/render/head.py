@@ -50,6 +50,7 @@ import torch.nn.functional as F
 
 from reenact.face.fit import FaceFit
 from reenact.face.mesh import MEDIAPIPE, procrustes_basis
+from reenact.render.warp import max_filter
 
 CHIN, FOREHEAD = 152, 10  # MediaPipe mesh vertices: chin tip, top of the forehead
 HEAD_RADIUS = 0.8  # face heights from the mesh centre that move fully with the head (hair, ears)
@@ -96,7 +97,7 @@ def background_plate(image: torch.Tensor, person: torch.Tensor, threshold: float
     Nearest background wins, so the strip a moving head uncovers shows the wall beside it rather
     than an average of the whole picture. Used only where the head moved away from what it covered."""
     g = max(3, round(grow * max(image.shape[-2:])))
-    known = 1 - F.max_pool2d((person > threshold).to(image.dtype), 2 * g + 1, 1, g)
+    known = 1 - max_filter((person > threshold).to(image.dtype), 2 * g + 1)
     if not bool(known.any()):  # no background in view: nothing to fill from
         return image
     h, w = image.shape[-2:]
