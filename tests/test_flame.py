@@ -196,10 +196,10 @@ def test_drive_with_flame_end_to_end(assets, model_file, testdata, tmp_path):
     Image.fromarray(read_frames(video)[0]).save(tmp_path / "src.png")
     out = tmp_path / "flame.mp4"
     res = run_cli("drive", tmp_path / "src.png", video, "-o", out, "--face-model", "flame", "--flame-dir", flame_dir,
-                  "--paste-back")
+                  "--paste-back", "--max-frames", "40")  # of 72: the head turns from frame 30 on
     assert res.returncode == 0, res.stderr
     frames = read_frames(out)
-    assert len(frames) == 72 and frames[0].shape == (360, 640, 3)
+    assert len(frames) == 40 and frames[0].shape == (360, 640, 3)
     first = np.asarray(Image.open(tmp_path / "src.png"), int)
     moving = max(np.abs(f.astype(int) - first).mean() for f in frames[30:])
     assert moving > 1.0, "the face moves"
