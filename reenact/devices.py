@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-import torch
+from typing import TYPE_CHECKING
 
 from reenact.errors import DeviceError
+
+if TYPE_CHECKING:
+    import torch
 
 
 def resolve_device(name: str) -> torch.device:
     """'auto' -> cuda if available else cpu; 'cuda' without a GPU raises DeviceError."""
+    import torch  # heavy (1.8 s): imported here so that commands check their inputs before paying for it
+
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():
@@ -21,6 +26,8 @@ def resolve_device(name: str) -> torch.device:
 def jit_load(path: str, map_location) -> torch.jit.ScriptModule:
     """``torch.jit.load`` (TorchScript archives run no arbitrary pickle code) without its deprecation warning."""
     import warnings
+
+    import torch
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)

@@ -1,0 +1,69 @@
+"""What `--paste-back` and `--face-index all` cost per face before the first frame, on large photos.
+
+The full-image layers (`render.head.make_layers`: the person alpha and the background plate that
+fills what a moving head uncovers) are built once per animated face from the source's person mask.
+The plate dilates the mask by 2.5 % of the long side (a 65 px window at 1280 px, 193 px at 4K).
+This prints, for testdata faces/group_t1.jpg (1280×886) and the same photo upscaled to 3840 wide:
+  * the person segmentation (once per photo);
+  * the dilation as `render.warp.max_filter` does it, and as a k×k `max_pool2d` did it before;
+  * `make_layers` as a whole (once per face).
+
+Usage: python bench/bench_large_photo.py [--reference-4k]
+(`max_pool2d` at 4K takes minutes; it runs there only with --reference-4k.)
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+from _common import ROOT, TESTDATA, machine
+
+
+def seconds(fn, repeat: int = 3) -> float:
+    best = float("inf")
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t)
+    return best
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--reference-4k", action="store_true", help="also time max_pool2d on the 4K photo (minutes)")
+    args = ap.parse_args()
+    import cv2
+    import numpy as np
+    import torch
+    import torch.nn.functional as F
+
+    from reenact.face.segment import PersonSegmenter
+    from reenact.io import read_image
+    from reenact.render.head import PERSON_FLOOR, make_layers
+    from reenact.render.warp import max_filter
+
+    print(machine())
+    photo = read_image(TESTDATA / "faces" / "group_t1.jpg")
+    big = cv2.resize(photo, (3840, round(photo.shape[0] * 3840 / photo.shape[1])), interpolation=cv2.INTER_CUBIC)
+    with PersonSegmenter(ROOT / "weights" / "selfie_segmentation.tflite") as seg:
+        for image in (photo, big):
+            h, w = image.shape[:2]
+            t_seg = seconds(lambda: seg(image))
+            person = torch.from_numpy(seg(image))[None, None]  # (1, 1, H, W)
+            src = torch.from_numpy(np.array(image)).permute(2, 0, 1)[None].float() / 255  # (1, 3, H, W)
+            g = max(3, round(0.025 * max(h, w)))
+            inside = (person > PERSON_FLOOR).float()
+            t_new = seconds(lambda: max_filter(inside, 2 * g + 1))
+            old = "not run (--reference-4k)"
+            if w < 2000 or args.reference_4k:
+                t = time.perf_counter()
+                same = torch.equal(max_filter(inside, 2 * g + 1), F.max_pool2d(inside, 2 * g + 1, 1, g))
+                old = f"{(time.perf_counter() - t) * 1e3:.0f} ms (equal: {same})"
+            t_layers = seconds(lambda: make_layers(src, person))
+            print(f"{w}x{h}: segmentation {t_seg * 1e3:.0f} ms; dilation ({2 * g + 1} px) max_filter "
+                  f"{t_new * 1e3:.1f} ms, max_pool2d {old}; make_layers per face {t_layers * 1e3:.0f} ms")
+
+
+if __name__ == "__main__":
+    main()
