@@ -36,6 +36,7 @@ from reenact.face.mediapipe_backend import Detection, MediaPipeFaces, fit_in_cro
 from reenact.face.segment import PersonSegmenter
 from reenact.face.tracker import CropPolicy, DriverTracker, Tracked, face_box
 from reenact.io.video import TimedFrame
+from reenact.ramps import smoothstep
 
 HOLD_S, EASE_S = 0.5, 0.4
 LANDMARK_CROP = 256  # each detector box is landmarked in a square crop of at least this size
@@ -225,7 +226,7 @@ class FitPolicy:
                 self.fit_frame, self._back, self._from = self.new_fitter(), item.t, self.shown
             self._lost = None
             live = self.fit_frame(item.detection, item.t)
-            w = 1.0 if self._back is None else _smoothstep((item.t - self._back) / self.ease)
+            w = 1.0 if self._back is None else smoothstep((item.t - self._back) / self.ease)
             self.shown = self.blend(self._from, live, w) if w < 1.0 else live
             self._back = None if w >= 1.0 else self._back
             self.last_good = live
@@ -235,7 +236,7 @@ class FitPolicy:
                 self._from = self.shown if self.last_good is not None else self.reference
             gone = item.t - self._lost
             self.shown = self._from if gone < self.hold else \
-                self.blend(self._from, self.reference, _smoothstep((gone - self.hold) / self.ease))
+                self.blend(self._from, self.reference, smoothstep((gone - self.hold) / self.ease))
         return self.shown
 
 
@@ -253,7 +254,3 @@ def _normalised(lm68: np.ndarray) -> np.ndarray:
     p = p - p.mean(0)
     return p / np.sqrt(ConvexHull(p).volume)
 
-
-def _smoothstep(x: float) -> float:
-    x = min(max(x, 0.0), 1.0)
-    return x * x * (3.0 - 2.0 * x)

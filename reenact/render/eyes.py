@@ -35,6 +35,7 @@ import numpy as np
 import torch
 
 from reenact.face.regions import EYES
+from reenact.ramps import smoothstep
 from reenact.render.driver_frame import DriverFrame
 
 IRIS = {"right": 468, "left": 473}  # iris centres, by the eye they sit in (regions.EYES); rings follow
@@ -84,8 +85,8 @@ class Gaze:
             for i, d in enumerate(drivers):
                 target = own
                 if d is not None and len(d.points) > max(IRIS.values()) + 4:
-                    x = np.clip((eye_frame(d.points, eye)[3] - OPEN_FROM) / (OPEN_FULL - OPEN_FROM), 0.0, 1.0)
-                    target = own + (gaze(d.points, eye) - own) * x * x * (3 - 2 * x)
+                    x = smoothstep((eye_frame(d.points, eye)[3] - OPEN_FROM) / (OPEN_FULL - OPEN_FROM))
+                    target = own + (gaze(d.points, eye) - own) * x
                 out[i, j] = np.clip(target[0], min(lo, own[0]), max(hi, own[0]))
         return out
 
@@ -118,7 +119,6 @@ class Gaze:
             moved = torch.where(u < ua - r, left, torch.where(u > ua + r, right, u + (ub - ua)))
             moved = torch.where(u.abs() < 0.5, moved, u)
             fade = torch.clamp(1.5 * (ua - ub).abs() / MAX_SHEAR, min=FADE)  # (B, 1, 1): shear <= MAX_SHEAR
-            x = ((v.abs() - half) / fade).clamp(0, 1)
-            shift = (moved - u) * (1 - x * x * (3 - 2 * x))  # (B, h, w) eye widths, along x̂
+            shift = (moved - u) * (1 - smoothstep((v.abs() - half) / fade))  # (B, h, w) eye widths, along x̂
             pos[:, y0:max(y1, y0), x0:max(x1, x0)] = win + (shift * w)[..., None] * t(axes[0])
         return pos

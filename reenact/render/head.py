@@ -36,8 +36,9 @@ self-occlusion edge of the mesh's own flow, which is kept unsmoothed so that bli
 
 **Compositing.** The person's alpha moves with the warp and the background does not:
 out(q) = α(q) I(s(q)) + (1 − α(q)) B(q), α(q) = P(s(q)), with P the source's person mask and B the
-source at q, or where the head moved off it the background plate (:func:`background_plate`): the source with the person filled in from the
-background around it. Without a mask (P = 1) this is the plain backward warp.
+source at q, or where the head moved off it (or off its fringe, ``HALO`` beyond P) the background plate
+(:func:`background_plate`): the source with the person filled in from the background around it.
+Without a mask (P = 1) this is the plain backward warp.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ import torch.nn.functional as F
 
 from reenact.face.fit import FaceFit
 from reenact.face.mesh import MEDIAPIPE, procrustes_basis
+from reenact.ramps import smoothstep
 from reenact.render.warp import max_filter
 
 CHIN, FOREHEAD = 152, 10  # MediaPipe mesh vertices: chin tip, top of the forehead
@@ -74,6 +76,7 @@ class Layers:
 
 
 PERSON_FLOOR, PERSON_FULL = 0.02, 0.3  # confidence below: background; above: wholly person
+HALO = 0.003  # of the long side (at least 1 px): the hair's dark fringe beyond the person's alpha
 
 
 def make_layers(image: torch.Tensor, person: torch.Tensor | None) -> Layers:
@@ -81,12 +84,16 @@ def make_layers(image: torch.Tensor, person: torch.Tensor | None) -> Layers:
 
     The segmenter is unsure of dark hair against a dark background (pigtails score 0.2-0.6), and
     whatever counts as background stays behind as a ghost when the head moves. So the alpha is the
-    confidence stretched: 0 below ``PERSON_FLOOR``, 1 from ``PERSON_FULL``, a smoothstep between."""
+    confidence stretched: 0 below ``PERSON_FLOOR``, 1 from ``PERSON_FULL``, a smoothstep between.
+
+    The lift reaches ``HALO`` further than the alpha, at full strength: the segmenter's edge runs a
+    pixel or two inside the hair's dark fringe, and a fringe kept as background stayed behind as a thin
+    outline of the head wherever it moved away (lp_d11's hair, single_face's cheek; seen at 2-3×)."""
     if person is None:
         return Layers(torch.cat([image, torch.ones_like(image[:, :1])], 1), torch.zeros_like(image))
-    x = ((person - PERSON_FLOOR) / (PERSON_FULL - PERSON_FLOOR)).clamp(0, 1)
-    alpha = x * x * (3 - 2 * x)
-    return Layers(torch.cat([image, alpha], 1), alpha * (background_plate(image, person) - image))
+    alpha = smoothstep((person - PERSON_FLOOR) / (PERSON_FULL - PERSON_FLOOR))
+    reach = max_filter(alpha, 2 * max(1, round(HALO * max(image.shape[-2:]))) + 1)
+    return Layers(torch.cat([image, alpha], 1), reach * (background_plate(image, person) - image))
 
 
 def background_plate(image: torch.Tensor, person: torch.Tensor, threshold: float = PERSON_FLOOR,
@@ -235,8 +242,8 @@ class Head:
         rho = self.skull[:, 2].view(shape).clamp(min=1e-6)
         d = q - self.skull[:, :2].view(*shape, 2)  # (B, ..., 2) from the skull's centre
         low = ((self.chin - self.skull[:, :2]) * self.down).sum(-1).clamp(min=1.0).view(shape)
-        x = ((d * self.down.view(*shape, 2)).sum(-1) / low).clamp(0, 1)  # 0 above the centre, 1 at the chin
-        cap = (1 - ((d ** 2).sum(-1) / rho ** 2).clamp(max=1)) ** 2 * (1 - x * x * (3 - 2 * x))
+        x = (d * self.down.view(*shape, 2)).sum(-1) / low  # 0 above the centre, 1 at the chin
+        cap = (1 - ((d ** 2).sum(-1) / rho ** 2).clamp(max=1)) ** 2 * (1 - smoothstep(x))
         dz = -self.skull[:, 2].view(shape) * cap  # the cap's depth in front of the centre (MediaPipe: -z is near)
         return r + self.lift.view(*shape, 2) * dz[..., None]
 
@@ -249,8 +256,7 @@ class Head:
         x = torch.maximum(radial, self.below(q))
         if self.jaw is not None:
             x = torch.maximum(x, self.torso(q))
-        x = x.clamp(0, 1)
-        return 1 - x * x * (3 - 2 * x)
+        return 1 - smoothstep(x)
 
     def torso(self, q: torch.Tensor) -> torch.Tensor:
         """(B, ...) how far into the shoulders q lies, in ``TORSO_RAMP`` face heights: the lesser of
@@ -282,8 +288,7 @@ class Head:
         Ring ratio (``bench/bench_head_warp.py``) lp_d11 0.692 → 0.669, single_face 0.503 → 0.504."""
         shape = (q.shape[0],) + (1,) * (q.dim() - 2)
         up = -((q - self.centre.view(*shape, 2)) * self.down.view(*shape, 2)).sum(-1) / self.height.view(shape)
-        x = (up / SCREEN_FROM + 1).clamp(0, 1)
-        return x * x * (3 - 2 * x)
+        return smoothstep(up / SCREEN_FROM + 1)
 
     def reach(self) -> torch.Tensor:
         """(B,) radius around ``centre`` beyond which h = 0, in crop pixels."""
@@ -343,7 +348,6 @@ def composite(layers: Layers, pos: torch.Tensor, box: tuple[int, int, int, int],
     moved = sample(layers.stack, pos)  # (B, 4, h, w): RGB, alpha
     alpha = moved[:, 3:]
     q = pixel_grid(y1 - y0, x1 - x0, pos.device, pos.dtype, x0, y0)
-    mu = ((pos - q).norm(dim=-1) / still).clamp(0, 1)[:, None]
-    mu = mu * mu * (3 - 2 * mu)
+    mu = smoothstep((pos - q).norm(dim=-1) / still)[:, None]
     background = layers.stack[:, :3, y0:y1, x0:x1] + mu * layers.lift[:, :, y0:y1, x0:x1]
     return background + alpha * (moved[:, :3] - background), alpha

@@ -36,6 +36,7 @@ import torch
 import torch.nn.functional as F
 
 from reenact.face.regions import FACE_OVAL, INNER_LIPS, INNER_LOWER, INNER_UPPER, OUTER_LIPS, polygon_mask
+from reenact.ramps import smoothstep
 from reenact.render.driver_frame import DriverFrame
 from reenact.render.head import pixel_grid, sample
 
@@ -77,8 +78,7 @@ class MouthFill:
         self.lip_colour = (image * band).sum((2, 3), keepdim=True) / band.sum().clamp(min=1)  # (1, 3, 1, 1)
         self.cheeks = _colour_at(image, np.asarray(verts, np.float64)[CHEEKS, :2])
         x = (colourfulness(image, polygon_mask(verts, FACE_OVAL, (h, w))) - GREY_BELOW) / (COLOUR_ABOVE - GREY_BELOW)
-        x = float(np.clip(x, 0, 1))
-        self.colour = x * x * (3 - 2 * x)  # 0 grey, 1 a colour photo
+        self.colour = smoothstep(float(x))  # 0 grey, 1 a colour photo
 
     def __call__(self, out: torch.Tensor, box: tuple[int, int, int, int], verts: np.ndarray,
                  drivers: list[DriverFrame | None] | None = None) -> torch.Tensor:
