@@ -86,9 +86,10 @@ def make_layers(image: torch.Tensor, person: torch.Tensor | None) -> Layers:
     whatever counts as background stays behind as a ghost when the head moves. So the alpha is the
     confidence stretched: 0 below ``PERSON_FLOOR``, 1 from ``PERSON_FULL``, a smoothstep between.
 
-    The lift reaches ``HALO`` further than the alpha, at full strength: the segmenter's edge runs a
-    pixel or two inside the hair's dark fringe, and a fringe kept as background stayed behind as a thin
-    outline of the head wherever it moved away (lp_d11's hair, single_face's cheek; seen at 2-3×)."""
+    The lift is the alpha max-filtered over ``HALO``: each pixel takes the strongest alpha within that
+    reach. The segmenter's edge runs a pixel or two inside the hair's dark fringe, and a fringe kept as
+    background stayed behind as a thin outline of the head wherever it moved away (lp_d11's hair,
+    single_face's cheek; seen at 2-3×)."""
     if person is None:
         return Layers(torch.cat([image, torch.ones_like(image[:, :1])], 1), torch.zeros_like(image))
     alpha = smoothstep((person - PERSON_FLOOR) / (PERSON_FULL - PERSON_FLOOR))
