@@ -68,8 +68,8 @@ RAMP_SLOPE = 3.0  # L >= RAMP_SLOPE * r_max: the ramp adds at most 1.5 / 3 = 0.5
 @dataclass
 class Layers:
     """A source image as the warp samples it: RGB and person alpha stacked (1, 4, H, W), and ``lift``
-    (1, 3, H, W) = α · (background plate − image), what turns the source into its background where
-    the person moved away."""
+    (1, 3, H, W) = max(α over ``HALO``) · (background plate − image), what turns the source into its
+    background where the person moved away."""
 
     stack: torch.Tensor
     lift: torch.Tensor
