@@ -38,9 +38,9 @@ def main() -> None:
     import torch
     import torch.nn.functional as F
 
-    from reenact.face.segment import PersonSegmenter
     from reenact.io import read_image
-    from reenact.render.head import PERSON_FLOOR, make_layers
+    from reenact.face.segment import PERSON_FLOOR, PersonSegmenter
+    from reenact.render.head import make_layers
     from reenact.render.warp import max_filter
 
     print(machine())

@@ -51,6 +51,7 @@ import torch.nn.functional as F
 
 from reenact.face.fit import FaceFit
 from reenact.face.mesh import MEDIAPIPE, procrustes_basis
+from reenact.face.segment import PERSON_FLOOR, person_alpha
 from reenact.ramps import smoothstep
 from reenact.render.warp import max_filter
 
@@ -75,7 +76,6 @@ class Layers:
     lift: torch.Tensor
 
 
-PERSON_FLOOR, PERSON_FULL = 0.02, 0.3  # confidence below: background; above: wholly person
 HALO = 0.003  # of the long side (at least 1 px): the hair's dark fringe beyond the person's alpha
 
 
@@ -84,7 +84,7 @@ def make_layers(image: torch.Tensor, person: torch.Tensor | None) -> Layers:
 
     The segmenter is unsure of dark hair against a dark background (pigtails score 0.2-0.6), and
     whatever counts as background stays behind as a ghost when the head moves. So the alpha is the
-    confidence stretched: 0 below ``PERSON_FLOOR``, 1 from ``PERSON_FULL``, a smoothstep between.
+    confidence stretched (:func:`reenact.face.segment.person_alpha`): 0 below 0.02, 1 from 0.3.
 
     The lift is the alpha max-filtered over ``HALO``: each pixel takes the strongest alpha within that
     reach. The segmenter's edge runs a pixel or two inside the hair's dark fringe, and a fringe kept as
@@ -92,18 +92,24 @@ def make_layers(image: torch.Tensor, person: torch.Tensor | None) -> Layers:
     single_face's cheek; seen at 2-3×)."""
     if person is None:
         return Layers(torch.cat([image, torch.ones_like(image[:, :1])], 1), torch.zeros_like(image))
-    alpha = smoothstep((person - PERSON_FLOOR) / (PERSON_FULL - PERSON_FLOOR))
+    alpha = person_alpha(person)
     reach = max_filter(alpha, 2 * max(1, round(HALO * max(image.shape[-2:]))) + 1)
     return Layers(torch.cat([image, alpha], 1), reach * (background_plate(image, person) - image))
 
 
 def background_plate(image: torch.Tensor, person: torch.Tensor, threshold: float = PERSON_FLOOR,
-                     grow: float = 0.025, work: int = 160) -> torch.Tensor:
+                     grow: float = 0.0125, work: int = 160) -> torch.Tensor:
     """``image`` with the person (confidence > ``threshold``, grown by ``grow`` of the long side, at
     least 3 px, to drop the hair's halo) filled from the background around it: onion-peel inpainting (each unknown pixel takes the
     mean of its known 3×3 neighbours, ring by ring) at ``work`` px on the long side, upsampled.
     Nearest background wins, so the strip a moving head uncovers shows the wall beside it rather
-    than an average of the whole picture. Used only where the head moved away from what it covered."""
+    than an average of the whole picture. Used only where the head moved away from what it covered.
+
+    ``grow`` was 2.5 % while the segmenter's mask stopped inside the hair; with its edge refined
+    (:func:`reenact.face.segment.refine_edge`) 1.25 % drops the halo, and the plate takes the wall just
+    beside the head: where that wall lies in the head's shadow (lp_s0, single_face's door), the
+    uncovered strip came out as a light band of the wall further out (ring ratio single_face 0.505,
+    lp_d11 0.659; 0.517 and 0.661 at 2.5 %, where lp_s0 showed a faint light band beside the hair)."""
     g = max(3, round(grow * max(image.shape[-2:])))
     known = 1 - max_filter((person > threshold).to(image.dtype), 2 * g + 1)
     if not bool(known.any()):  # no background in view: nothing to fill from
