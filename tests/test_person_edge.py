@@ -58,3 +58,27 @@ def test_walls_and_backdrops_are_left_alone(pipeline, testdata, image, most):
     print(f"{path.name}: {100 * added:.3f} % taken in")
     assert added <= most
     assert np.all(refined >= raw)
+
+
+def test_a_missed_dark_rim_is_taken_in_and_degenerate_masks_pass_through():
+    """A dark disc (r 60) on a plain green wall whose confidence stops at r 50: the rim comes back as
+    person (alpha 0.998 at r 52-58), nothing beyond r 65 does. Masks with no person, no background, or
+    images of a pixel or a strip come back finite, never lower, and without a NumPy warning (OpenCV's
+    distance transform gives ~3e38 where there is nothing to measure to)."""
+    import warnings
+
+    yy, xx = np.mgrid[:200, :200]
+    d = np.hypot(yy - 100, xx - 100)
+    rgb = np.full((200, 200, 3), (60, 140, 70), np.uint8)
+    rgb[d < 60] = (40, 30, 30)
+    alpha = person_alpha(refine_edge(rgb, (d < 50).astype(np.float32)))
+    assert alpha[(d > 52) & (d < 58)].mean() > 0.95
+    assert alpha[d > 65].max() == 0
+    rng = np.random.default_rng(0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for shape in ((64, 64), (1, 1), (5, 300)):
+            rgb = rng.integers(0, 255, shape + (3,), dtype=np.uint8)
+            for conf in (np.zeros(shape, np.float32), np.ones(shape, np.float32), rng.random(shape).astype(np.float32)):
+                out = refine_edge(rgb, conf)
+                assert out.shape == shape and out.dtype == np.float32 and np.isfinite(out).all() and (out >= conf).all()

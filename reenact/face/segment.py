@@ -92,6 +92,14 @@ def _local_mean(x: np.ndarray, weight: np.ndarray, sigma: float) -> np.ndarray:
     return num / np.maximum(den, 1e-6)[..., None], den
 
 
+def _distance(outside: np.ndarray) -> np.ndarray:
+    """Pixels' distance to the nearest pixel where ``outside`` is False (0 there), capped at 10⁴ (OpenCV
+    gives ~3·10³⁸ where there is none)."""
+    import cv2
+
+    return np.minimum(cv2.distanceTransform(outside.astype(np.uint8), cv2.DIST_L2, 5), 1e4)
+
+
 def _joined(alpha: np.ndarray, p: np.ndarray) -> np.ndarray:
     """``alpha`` where its part over ``SURE`` joins the person (confidence ``p`` over ``SURE``, through
     pixels over ``UNSURE``; 8-connected), 0 elsewhere."""
@@ -132,9 +140,7 @@ def refine_edge(rgb: np.ndarray, conf: np.ndarray) -> np.ndarray:
     img = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA).astype(np.float32) / 255
     p = cv2.resize(conf, size, interpolation=cv2.INTER_AREA)
     band = BAND * max(size)
-    beyond_sure = cv2.distanceTransform((p <= SURE).astype(np.uint8), cv2.DIST_L2, 5)
-    beyond_any = cv2.distanceTransform((p <= UNSURE).astype(np.uint8), cv2.DIST_L2, 5)
-    inside = cv2.distanceTransform((p > 0.5).astype(np.uint8), cv2.DIST_L2, 5)
+    beyond_sure, beyond_any, inside = _distance(p <= SURE), _distance(p <= UNSURE), _distance(p > 0.5)
     wall = (beyond_any > band).astype(np.float32)
     rim = ((p > 0.5) & (inside < EDGE * max(size))).astype(np.float32)
     b, b_support = _local_mean(img, wall, band)
@@ -149,8 +155,8 @@ def refine_edge(rgb: np.ndarray, conf: np.ndarray) -> np.ndarray:
     shade = (1 - smoothstep(off_line - 0.5)) * smoothstep((gain - SHADOW) / 0.1)  # 1: the wall in shadow
     told = (apart > 2 * t) & (b_support > 0.01) & (f_support > 0.01) & (beyond_sure > 0)
     alpha = np.where(told, alpha * (1 - smoothstep(2 * beyond_sure / band - 1)), 0).astype(np.float32)
-    person = ((p > SURE) | (_joined(alpha * (1 - shade), p) > SURE)).astype(np.uint8)
-    far = smoothstep(cv2.distanceTransform(1 - person, cv2.DIST_L2, 5) / max(FRINGE * max(size), 1e-6) - 1)
+    person = (p > SURE) | (_joined(alpha * (1 - shade), p) > SURE)
+    far = smoothstep(_distance(person == 0) / max(FRINGE * max(size), 1e-6) - 1)
     alpha = _joined(cv2.GaussianBlur(alpha * (1 - shade * far), (0, 0), 0.7), p)
     if not alpha.any():
         return conf
