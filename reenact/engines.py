@@ -168,10 +168,7 @@ class GeometricWarp(_Engine):
     @torch.no_grad()
     def composite(self, fits: list[FaceFit], frames: torch.Tensor, drivers=None) -> torch.Tensor:
         """Animate this face inside ``frames`` (B, 3, H, W), in place of what is there (``--face-index all``)."""
-        from reenact.render.head import Layers
-
-        alpha = self.layers.stack[:, 3:].expand(frames.shape[0], -1, -1, -1)
-        out, (x0, y0, x1, y1), _ = self._render(fits, Layers(torch.cat([frames, alpha], 1), self.layers.lift), drivers)
+        out, (x0, y0, x1, y1), _ = self._render(fits, self.layers.over(frames), drivers)
         frames[:, :, y0:y1, x0:x1] = out
         return frames
 
@@ -279,11 +276,7 @@ class GeneratorEngine(_Engine):
     @torch.no_grad()
     def composite(self, fits: list[FaceFit], frames: torch.Tensor, drivers=None) -> torch.Tensor:
         """Blend this face's generated crops into ``frames`` (B, 3, H, W) (``--face-index all``)."""
-        from reenact.render.head import Layers
-
-        alpha = self.head.layers.stack[:, 3:].expand(frames.shape[0], -1, -1, -1)
-        region, (x0, y0, x1, y1) = self._paste(self._crops(fits), fits,
-                                               Layers(torch.cat([frames, alpha], 1), self.head.layers.lift))
+        region, (x0, y0, x1, y1) = self._paste(self._crops(fits), fits, self.head.layers.over(frames))
         frames[:, :, y0:y1, x0:x1] = region
         return frames
 

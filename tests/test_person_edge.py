@@ -23,7 +23,7 @@ def test_hair_the_segmenter_misses_moves_with_the_head(pipeline, testdata):
     """lp_d11's frame 0: dark pigtails on a green wall, whose right half the segmenter leaves out (up to
     20 px of 512; the hair clip cut in two). The person moved 10 px three ways: dark (lightness < 0.2,
     the wall there is 0.25-0.35) pixels of the right half showing background where the person was.
-    Measured 1833 / 5492 / 3288 with the segmenter's own mask, 51 / 195 / 102 refined (the pigtail's
+    Measured 1382 / 4949 / 2762 with the segmenter's own mask, 31 / 195 / 78 refined (the pigtail's
     outermost fringe is semi-transparent and leaves a faint trace)."""
     rgb = np.ascontiguousarray(next(iter(VideoReader(testdata / "videos" / "lp_d11.mp4"))))
     img = torch.from_numpy(rgb).permute(2, 0, 1)[None].float() / 255
@@ -36,7 +36,7 @@ def test_hair_the_segmenter_misses_moves_with_the_head(pipeline, testdata):
             dark = (out.mean(1, keepdim=True) < 0.2) & (moved < 1e-3)
             left[name, shift] = int(dark[..., w // 2:].sum())
     print(left)
-    assert min(v for (name, _), v in left.items() if name == "raw") > 1500, "the premise: the raw mask misses hair"
+    assert min(v for (name, _), v in left.items() if name == "raw") > 1000, "the premise: the raw mask misses hair"
     assert max(v for (name, _), v in left.items() if name == "refined") <= 500
 
 

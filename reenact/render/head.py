@@ -34,11 +34,14 @@ render/eyes.py included, and min det 0.095 / 0.036;
 before the skull proxy and fresh-detection tracking, 3.28 beside the nose of a turned head, a
 self-occlusion edge of the mesh's own flow, which is kept unsmoothed so that blinks close).
 
-**Compositing.** The person's alpha moves with the warp and the background does not:
-out(q) = α(q) I(s(q)) + (1 − α(q)) B(q), α(q) = P(s(q)), with P the source's person mask and B the
-source at q, or where the head moved off it (or off its fringe, ``HALO`` beyond P) the background plate
-(:func:`background_plate`): the source with the person filled in from the background around it.
-Without a mask (P = 1) this is the plain backward warp.
+**Compositing** (premultiplied, :class:`Layers`). The source is read as a person layer over a
+background: I = α F + (1 − α) B̃, with α the person's alpha max-filtered over ``HALO`` (the hair's
+fringe just beyond the segmenter's edge goes with the person) and B̃ the background behind it (the
+source where α is 0, the background plate of :func:`background_plate` where it is 1). The person
+layer, premultiplied (P = I − (1 − α) B̃, and α), moves with the warp; B̃ does not:
+out(q) = (1 − α(s(q))) B̃(q) + P(s(q)). Where nothing moves this is the source exactly; where the
+head moved off, the plate shows; a half-transparent pixel that moves a little keeps its colour.
+Without a mask (α = 1) this is the plain backward warp.
 """
 
 from __future__ import annotations
@@ -68,12 +71,24 @@ RAMP_SLOPE = 3.0  # L >= RAMP_SLOPE * r_max: the ramp adds at most 1.5 / 3 = 0.5
 
 @dataclass
 class Layers:
-    """A source image as the warp samples it: RGB and person alpha stacked (1, 4, H, W), and ``lift``
-    (1, 3, H, W) = max(α over ``HALO``) · (background plate − image), what turns the source into its
-    background where the person moved away."""
+    """An image as the warp samples it (module docstring, *Compositing*): ``stack`` (1 or B, 4, H, W),
+    the person premultiplied, P = I − (1 − α) B̃, and α; ``back`` (1 or B, 3, H, W), B̃ = I + lift =
+    I + α (plate − I), the background behind the person."""
 
     stack: torch.Tensor
-    lift: torch.Tensor
+    back: torch.Tensor
+
+    @classmethod
+    def of(cls, image: torch.Tensor, alpha: torch.Tensor, lift: torch.Tensor) -> "Layers":
+        back = image + lift
+        return cls(torch.cat([image - (1 - alpha) * back, alpha.expand(len(image), -1, -1, -1)], 1), back)
+
+    def over(self, frames: torch.Tensor) -> "Layers":
+        """The same person alpha and background lift over ``frames`` (B, 3, H, W) in place of the
+        image (``--face-index all``: the frames with the other faces already animated). The lift is
+        B̃ − I = α B̃ − P."""
+        alpha = self.stack[:, 3:]
+        return Layers.of(frames, alpha, alpha * self.back - self.stack[:, :3])
 
 
 HALO = 0.003  # of the long side (at least 1 px): the hair's dark fringe beyond the person's alpha
@@ -86,15 +101,17 @@ def make_layers(image: torch.Tensor, person: torch.Tensor | None) -> Layers:
     whatever counts as background stays behind as a ghost when the head moves. So the alpha is the
     confidence stretched (:func:`reenact.face.segment.person_alpha`): 0 below 0.02, 1 from 0.3.
 
-    The lift is the alpha max-filtered over ``HALO``: each pixel takes the strongest alpha within that
-    reach. The segmenter's edge runs a pixel or two inside the hair's dark fringe, and a fringe kept as
-    background stayed behind as a thin outline of the head wherever it moved away (lp_d11's hair,
-    single_face's cheek; seen at 2-3×)."""
+    The layer's alpha is that alpha max-filtered over ``HALO``: each pixel takes the strongest alpha
+    within that reach. The segmenter's edge runs a pixel or two inside the hair's dark fringe, and a
+    fringe kept as background stayed behind as a thin outline of the head wherever it moved away
+    (lp_d11's hair, single_face's cheek; seen at 2-3×). With the fringe's own alpha (0) in the
+    premultiplied layer, P there was I − plate, negative where the plate is lighter (a dark lamp just
+    above the hair of group_t1's face 0), and moved as a dark wedge."""
     if person is None:
-        return Layers(torch.cat([image, torch.ones_like(image[:, :1])], 1), torch.zeros_like(image))
+        return Layers.of(image, torch.ones_like(image[:, :1]), torch.zeros_like(image))
     alpha = person_alpha(person)
-    reach = max_filter(alpha, 2 * max(1, round(HALO * max(image.shape[-2:]))) + 1)
-    return Layers(torch.cat([image, alpha], 1), reach * (background_plate(image, person) - image))
+    alpha = max_filter(alpha, 2 * max(1, round(HALO * max(image.shape[-2:]))) + 1)
+    return Layers.of(image, alpha, alpha * (background_plate(image, person) - image))
 
 
 def background_plate(image: torch.Tensor, person: torch.Tensor, threshold: float = PERSON_FLOOR,
@@ -341,20 +358,16 @@ def sample(layer: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
                          align_corners=False)
 
 
-def composite(layers: Layers, pos: torch.Tensor, box: tuple[int, int, int, int],
-              still: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
+def composite(layers: Layers, pos: torch.Tensor, box: tuple[int, int, int, int]) -> tuple[torch.Tensor, torch.Tensor]:
     """The warped person over the still background: (B, 3, y1 - y0, x1 - x0) for the target pixels of
-    ``box`` (x0, y0, x1, y1) of the layers' image, each showing the source at ``pos`` (B, h, w, 2),
-    and the moved person alpha (B, 1, h, w).
+    ``box`` (x0, y0, x1, y1) of the layers' image, each showing the person layer at ``pos`` (B, h, w, 2),
+    and the moved person alpha (B, 1, h, w): (1 − α(pos)) B̃(q) + P(pos), with P the premultiplied
+    person (module docstring).
 
-    The background behind a target pixel q is the source itself at q, except where the source shows
-    the person at q and the head has moved (μ(q) = smoothstep(|pos(q) − q| / ``still`` px)): there the
-    plate. So true background is never replaced, where nothing moves the output is the source
-    exactly (soft mask edges included), and only what the head uncovered shows the plate."""
+    This replaced "B̃ wherever the warp moved q by a pixel or more, else the source", which let the
+    plate show through every half-transparent pixel that moved by one: on group_t1 the blocky,
+    half-confident skin of the woman beside face 0 came out in blocks of wall colour."""
     x0, y0, x1, y1 = box
-    moved = sample(layers.stack, pos)  # (B, 4, h, w): RGB, alpha
+    moved = sample(layers.stack, pos)  # (B, 4, h, w): premultiplied RGB, alpha
     alpha = moved[:, 3:]
-    q = pixel_grid(y1 - y0, x1 - x0, pos.device, pos.dtype, x0, y0)
-    mu = smoothstep((pos - q).norm(dim=-1) / still)[:, None]
-    background = layers.stack[:, :3, y0:y1, x0:x1] + mu * layers.lift[:, :, y0:y1, x0:x1]
-    return background + alpha * (moved[:, :3] - background), alpha
+    return (1 - alpha) * layers.back[:, :, y0:y1, x0:x1] + moved[:, :3], alpha
