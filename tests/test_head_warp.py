@@ -148,7 +148,8 @@ def test_a_moved_head_leaves_no_dark_outline_behind(pipeline, testdata, image, m
     statue on a white wall): where the head and its fringe were and no longer are, the output shows
     the wall. Counted: pixels darker than the background plate by 0.1 of lightness. With the plate
     only as wide as the person's alpha, the hair's fringe stayed behind as a thin dark outline (94 and
-    130 pixels at worst, seen on lp_d11's drives at 3x); render/head.HALO gives 29 and 0."""
+    130 pixels at worst, seen on lp_d11's drives at 3x); render/head.HALO gave 29 and 0, and with the
+    refined edge (face/segment.refine_edge) and the premultiplied layers 1 and 0."""
     from reenact.render.head import background_plate, composite, make_layers, pixel_grid
     from reenact.render.warp import max_filter
 
