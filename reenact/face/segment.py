@@ -82,7 +82,7 @@ SHADOW = 0.35  # the wall darkened to no less than this fraction looks like the 
 FRINGE = 0.02  # ... and is person only this far (of the long side) beyond the person: a dark fringe, not a cast shadow
 
 
-def _local_mean(x: np.ndarray, weight: np.ndarray, sigma: float) -> np.ndarray:
+def _local_mean(x: np.ndarray, weight: np.ndarray, sigma: float) -> tuple[np.ndarray, np.ndarray]:
     """Normalised convolution: the Gaussian-weighted mean of ``x`` (H, W, C) over ``weight`` (H, W)
     and that weight's own blur (the support; near 0 where no weighted pixel is near)."""
     import cv2
