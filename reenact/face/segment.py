@@ -76,7 +76,6 @@ class PersonSegmenter:
 WORK = 320  # px on the long side that the edge refinement works at
 BAND = 0.08  # of the long side: how far beyond the confident person (> 0.3) the person may extend; faded over its outer half
 EDGE = 0.02  # of the long side: the person's colour is read this far inside its edge
-SURE, UNSURE = PERSON_FULL, PERSON_FLOOR  # short names here
 NOISE_K, NOISE_FLOOR = 3.0, 0.03  # a pixel is unlike the wall beyond k × the wall's texture + floor (RGB in [0, 1])
 SHADOW = 0.35  # the wall darkened to no less than this fraction looks like the wall in shadow ...
 FRINGE = 0.02  # ... and is person only this far (of the long side) beyond the person: a dark fringe, not a cast shadow
@@ -101,12 +100,13 @@ def _distance(outside: np.ndarray) -> np.ndarray:
 
 
 def _joined(alpha: np.ndarray, p: np.ndarray) -> np.ndarray:
-    """``alpha`` where its part over ``SURE`` joins the person (confidence ``p`` over ``SURE``, through
-    pixels over ``UNSURE``; 8-connected), 0 elsewhere."""
+    """``alpha`` where its part over ``PERSON_FULL`` joins the person (confidence ``p`` over
+    ``PERSON_FULL``, through pixels over ``PERSON_FLOOR``; 8-connected), 0 elsewhere."""
     import cv2
 
-    _, label = cv2.connectedComponents(((alpha > SURE) | (p > UNSURE)).astype(np.uint8), connectivity=8)
-    joined = np.unique(label[p > SURE])
+    reached = (alpha > PERSON_FULL) | (p > PERSON_FLOOR)
+    _, label = cv2.connectedComponents(reached.astype(np.uint8), connectivity=8)
+    joined = np.unique(label[p > PERSON_FULL])
     return np.where(np.isin(label, joined[joined > 0]), alpha, 0).astype(np.float32)
 
 
@@ -140,7 +140,8 @@ def refine_edge(rgb: np.ndarray, conf: np.ndarray) -> np.ndarray:
     img = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA).astype(np.float32) / 255
     p = cv2.resize(conf, size, interpolation=cv2.INTER_AREA)
     band = BAND * max(size)
-    beyond_sure, beyond_any, inside = _distance(p <= SURE), _distance(p <= UNSURE), _distance(p > 0.5)
+    beyond_sure, beyond_any = _distance(p <= PERSON_FULL), _distance(p <= PERSON_FLOOR)
+    inside = _distance(p > 0.5)
     wall = (beyond_any > band).astype(np.float32)
     rim = ((p > 0.5) & (inside < EDGE * max(size))).astype(np.float32)
     b, b_support = _local_mean(img, wall, band)
@@ -155,7 +156,7 @@ def refine_edge(rgb: np.ndarray, conf: np.ndarray) -> np.ndarray:
     shade = (1 - smoothstep(off_line - 0.5)) * smoothstep((gain - SHADOW) / 0.1)  # 1: the wall in shadow
     told = (apart > 2 * t) & (b_support > 0.01) & (f_support > 0.01) & (beyond_sure > 0)
     alpha = np.where(told, alpha * (1 - smoothstep(2 * beyond_sure / band - 1)), 0).astype(np.float32)
-    person = (p > SURE) | (_joined(alpha * (1 - shade), p) > SURE)
+    person = (p > PERSON_FULL) | (_joined(alpha * (1 - shade), p) > PERSON_FULL)
     far = smoothstep(_distance(person == 0) / max(FRINGE * max(size), 1e-6) - 1)
     alpha = _joined(cv2.GaussianBlur(alpha * (1 - shade * far), (0, 0), 0.7), p)
     if not alpha.any():
