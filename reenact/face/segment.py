@@ -57,7 +57,12 @@ class PersonSegmenter:
         return refine_edge(rgb, self.confidence(rgb))
 
     def confidence(self, rgb: np.ndarray) -> np.ndarray:
-        """The segmenter's own confidence, without :func:`refine_edge`."""
+        """The segmenter's own confidence, without :func:`refine_edge`, its checkerboard smoothed
+        (:func:`deripple`)."""
+        return deripple(self.model_output(rgb))
+
+    def model_output(self, rgb: np.ndarray) -> np.ndarray:
+        """The model's confidence as it comes, at the image's resolution."""
         masks = self._seg.segment(mp_image(rgb)).confidence_masks
         return np.clip(np.array(masks[0].numpy_view(), np.float32).reshape(rgb.shape[:2]), 0.0, 1.0)
 
@@ -71,6 +76,27 @@ class PersonSegmenter:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+MODEL_SIZE = 256  # the segmenter's input is 256 × 256 (shared/testdata README)
+
+
+def deripple(conf: np.ndarray) -> np.ndarray:
+    """``conf`` (H, W) blurred by one model cell (σ = W / 256 across, H / 256 down; done on a grid
+    of two samples a cell and resized back).
+
+    Where the model is unsure (0.1-0.6: skin beside another person, a shirt against a like wall) its
+    output ripples by ±0.05 with a period of two model cells (10 px across group_t1's 1280 px), and
+    :func:`person_alpha` stretches that by 3.6 into a comb of teeth between 0 and 1. When the head
+    moved, the teeth's edges moved with it and showed as staircase blocks of plate (group_t1, the
+    woman beside face 0, frame 110 at 2×). A Gaussian of half the period damps it by e^(−π²/2) ≈
+    0.007; the model's edge is already spread over about two cells, so it barely widens."""
+    import cv2
+
+    h, w = conf.shape
+    grid = (2 * MODEL_SIZE, 2 * MODEL_SIZE)  # two samples a cell carry what the model says: 20 ms at 4K, not 130
+    small = cv2.resize(conf, grid, interpolation=cv2.INTER_AREA if h * w > grid[0] * grid[1] else cv2.INTER_LINEAR)
+    return np.clip(cv2.resize(cv2.GaussianBlur(small, (0, 0), 2.0), (w, h), interpolation=cv2.INTER_LINEAR), 0.0, 1.0)
 
 
 WORK = 320  # px on the long side that the edge refinement works at
