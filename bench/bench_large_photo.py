@@ -2,11 +2,13 @@
 
 The full-image layers (`render.head.make_layers`: the person alpha and the background plate that
 fills what a moving head uncovers) are built once per animated face from the source's person mask.
-The plate dilates the mask by 2.5 % of the long side (a 65 px window at 1280 px, 193 px at 4K).
+The dilation timed is 2.5 % of the long side (a 65 px window at 1280 px, 193 px at 4K), the plate's
+until 2026-12-06 (1.25 % since).
 This prints, for testdata faces/group_t1.jpg (1280×886) and the same photo upscaled to 3840 wide:
   * the person segmentation (once per photo);
   * the dilation as `render.warp.max_filter` does it, and as a k×k `max_pool2d` did it before;
-  * `make_layers` as a whole (once per face).
+  * `make_layers` as a whole (once per photo);
+  * the engines of `--face-index all --paste-back`, sharing the layers and each face building its own.
 
 Usage: python bench/bench_large_photo.py [--reference-4k]
 (`max_pool2d` at 4K takes minutes; it runs there only with --reference-4k.)
@@ -63,6 +65,28 @@ def main() -> None:
             t_layers = seconds(lambda: make_layers(src, person))
             print(f"{w}x{h}: segmentation {t_seg * 1e3:.0f} ms; dilation ({2 * g + 1} px) max_filter "
                   f"{t_new * 1e3:.1f} ms, max_pool2d {old}; make_layers per face {t_layers * 1e3:.0f} ms")
+    every_face(photo, big)
+
+
+def every_face(*images) -> None:
+    """`--face-index all --paste-back`: the engines of every face, sharing the photo's layers
+    (`animator.make_engine`) and each building its own (as before 2026-12-07)."""
+    import torch
+
+    from reenact.animator import make_engine, prepare_sources
+    from reenact.engines import GeometricWarp
+    from reenact.face.geometry import make_geometry
+    from reenact.face.pipeline import FacePipeline
+
+    cpu = torch.device("cpu")
+    with FacePipeline() as faces:
+        for image in images:
+            sources = prepare_sources(TESTDATA / "faces" / "group_t1.jpg", image, faces, 256, "all",
+                                      make_geometry("mediapipe"))
+            shared = seconds(lambda: make_engine(sources, cpu, True, None, None, lambda _: None), 2)
+            own = seconds(lambda: [GeometricWarp(s, cpu, True) for s in sources], 2)
+            print(f"{image.shape[1]}x{image.shape[0]}, {len(sources)} faces, --face-index all --paste-back: "
+                  f"engines {shared:.2f} s sharing the layers, {own:.2f} s each its own")
 
 
 if __name__ == "__main__":

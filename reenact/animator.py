@@ -88,11 +88,13 @@ def make_engine(sources: list[Source], device: torch.device, paste_back: bool, c
                 checkpoint_path: str | None, notify: Callable[[str], None]) -> object:
     """The generator of ``ckpt``, or the geometric warp when there is no checkpoint (said once), for each
     source face, behind :class:`EveryFace` (called with one batch of fits per face)."""
+    engines = []
+    for src in sources:  # the faces of one photo share what does not depend on the face
+        like = engines[0] if engines else None
+        engines.append(GeometricWarp(src, device, paste_back, like) if ckpt is None else
+                       GeneratorEngine(src, device, paste_back, ckpt, checkpoint_path, like))
     if ckpt is None:
-        engines = [GeometricWarp(src, device, paste_back) for src in sources]
         notify(f"No --checkpoint given: using the {engines[0].name} (rendered 3D displacement, no network).")
-    else:
-        engines = [GeneratorEngine(src, device, paste_back, ckpt, checkpoint_path) for src in sources]
     engine = EveryFace(engines)
     if getattr(engine, "warning", None):
         notify(engine.warning)
