@@ -74,9 +74,9 @@ def read_frames(path: Path) -> list[np.ndarray]:
     return [f.copy() for f in VideoReader(path)]
 
 
-def drive_fits(pipeline, testdata, face: str, video: str, frames):
-    """The source ``face`` (testdata/faces, or a path), the transferred fits of ``video`` at ``frames``
-    and those driver frames (for the gaze)."""
+def drive_fits(pipeline, testdata, face: str, video: str, frames, face_index: int | None = None):
+    """The source ``face`` (testdata/faces, or a path; its face ``face_index``, default the largest),
+    the transferred fits of ``video`` at ``frames`` and those driver frames (for the gaze)."""
     import itertools
 
     from reenact.animator import driver_frame, prepare_sources
@@ -86,7 +86,7 @@ def drive_fits(pipeline, testdata, face: str, video: str, frames):
 
     geo = make_geometry("mediapipe")
     path = Path(face) if Path(face).is_absolute() else testdata / "faces" / face
-    src = prepare_sources(path, read_image(path), pipeline, 256, None, geo)[0]
+    src = prepare_sources(path, read_image(path), pipeline, 256, face_index, geo)[0]
     stream = driver_stream(VideoReader(testdata / "videos" / video), pipeline, 256, geo, True)
     wanted = set(frames)
     items = [(item, fit) for i, (item, fit) in enumerate(itertools.islice(stream.items, max(frames) + 1)) if i in wanted]

@@ -66,6 +66,16 @@ def test_source_without_a_face(testdata, tmp_path, out_dir):
     _assert_one_line_error(res, "scene.png", ("no face",), out_dir)
 
 
+def test_face_landmarks_on_no_face_are_refused(testdata, out_dir):
+    """BWPictureHuman.jpg: a soldier shouting in profile. The landmarker puts a face mesh on his temple
+    and cheek, where the face detector sees no face; drive used to open a second mouth, with teeth,
+    on his cheek. Now: one line saying why, exit 1."""
+    res = run_cli("drive", testdata / "faces" / "BWPictureHuman.jpg", testdata / "videos" / "lp_d18.mp4",
+                  "-o", out_dir / "o.mp4")
+    _assert_one_line_error(res, "BWPictureHuman.jpg", ("do not hold up",), out_dir)
+    assert "profile" in user_lines(res.stderr)[-1]
+
+
 def test_existing_output_is_not_overwritten(testdata, out_dir):
     target = out_dir / "keep.mp4"
     target.write_bytes(b"my earlier render")

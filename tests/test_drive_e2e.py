@@ -105,10 +105,18 @@ def test_paste_back_keeps_resolution_and_far_pixels(testdata, tmp_path):
     assert far < 2.0 and near > far
 
 
-@pytest.mark.parametrize("name", ["Image_with_alpha.png", "BWPictureHuman.jpg"])
+@pytest.mark.parametrize("name", ["Image_with_alpha.png", "grey"])
 def test_rgba_and_grayscale_sources_work(testdata, tmp_path, name):
+    """An RGBA PNG, and a large one-channel JPEG (lp_s0.jpg in grey at 2400 px wide: testdata's own
+    grey photo, BWPictureHuman.jpg, has its face in profile, which is refused)."""
+    from PIL import Image
+
+    source = testdata / "faces" / name
+    if name == "grey":
+        source = tmp_path / "grey.jpg"
+        Image.open(testdata / "faces" / "lp_s0.jpg").convert("L").resize((2400, 2816)).save(source, quality=92)
     out = tmp_path / "o.mp4"
-    res = run_cli("drive", testdata / "faces" / name, testdata / "videos" / "single_face.mp4", "-o", out,
+    res = run_cli("drive", source, testdata / "videos" / "single_face.mp4", "-o", out,
                   "--max-frames", "12", "--side-by-side")
     assert res.returncode == 0, res.stderr
     frames = read_frames(out)

@@ -137,16 +137,20 @@ def test_the_source_irises_follow_the_driver_gaze(pipeline, testdata, tmp_path):
     assert r > 0.8 and slope > 0.3, "the irises do not follow the driver's gaze"
 
 
-def test_a_black_and_white_photo_gets_a_grey_mouth_interior(pipeline, testdata):
-    """BWPictureHuman.jpg (R = G = B everywhere) driven by lp_d18.mp4's wide-open mouth: the driver's
-    interior is painted in, and with the per-channel colour gain alone it came in pink with cyan
-    teeth (channel spread up to 51 levels in frame 136). The output stays grey."""
+def test_a_black_and_white_photo_gets_a_grey_mouth_interior(pipeline, testdata, tmp_path):
+    """lp_s0.jpg saved as a one-channel (grey) JPEG, driven by lp_d18.mp4's wide-open mouth: the
+    driver's interior is painted in, and with the per-channel colour gain alone it came in pink with
+    cyan teeth (channel spread up to 51 levels in frame 136 on BWPictureHuman.jpg, whose "mouth" was a
+    mesh on the soldier's cheek, now left out). The output stays grey."""
     import torch
     from conftest import drive_fits
+    from PIL import Image
 
     from reenact.engines import GeometricWarp
 
-    src, fits, drivers = drive_fits(pipeline, testdata, "BWPictureHuman.jpg", "lp_d18.mp4", [84, 136])
+    grey = tmp_path / "grey.jpg"
+    Image.open(testdata / "faces" / "lp_s0.jpg").convert("L").save(grey, quality=95)
+    src, fits, drivers = drive_fits(pipeline, testdata, str(grey), "lp_d18.mp4", [84, 136])
     engine = GeometricWarp(src, torch.device("cpu"), False)
     assert engine.mouth is not None and engine.mouth.colour == 0.0, "a grey photo"
     out = engine(fits, drivers).astype(int)  # (B, H, W, 3) uint8, not encoded

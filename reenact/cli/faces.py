@@ -31,7 +31,7 @@ def faces_command(
         if annotate is not None:
             check_output(annotate, force)
         with FacePipeline(weights_dir) as pipeline:
-            faces = pipeline.faces(picture)
+            faces, left_out = pipeline.find_faces(picture)
         rows = [{"index": f.index, "box": [round(float(v), 1) for v in f.box], "size": round(f.size, 1),
                  "yaw": round(float(f.pose[0]), 1), "pitch": round(float(f.pose[1]), 1),
                  "roll": round(float(f.pose[2]), 1),
@@ -52,5 +52,8 @@ def faces_command(
         out.print(table)
     if annotate is not None:
         console.print(f"wrote {annotate}", soft_wrap=True)
-    if not rows:
+    if left_out:
+        console.print(f"[yellow]note:[/] {len(left_out)} set(s) of face landmarks left out: the face detector sees no "
+                      "face there (a face in profile, upside down or mostly hidden?)", soft_wrap=True)
+    elif not rows:
         console.print("[yellow]note:[/] no face found", soft_wrap=True)
