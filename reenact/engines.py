@@ -104,14 +104,20 @@ class GeometricWarp(_Engine):
         xy = np.asarray(verts, np.float64)[..., :2]
         return apply_affine(invert_affine(self.source.affine), xy) if self.paste_back else xy
 
-    def _render(self, fits: list[FaceFit], layers, drivers=None) -> tuple[torch.Tensor, tuple[int, int, int, int], torch.Tensor]:
+    def _render(self, fits: list[FaceFit], drivers=None, frames: torch.Tensor | None = None
+                ) -> tuple[torch.Tensor, tuple[int, int, int, int], torch.Tensor]:
         """The warped target pixels (B, 3, h, w) of the target box, mouth and gaze included (``drivers``:
         the driver frames, :class:`~reenact.render.driver_frame.DriverFrame` or None each, or None),
-        the box, and the moved person alpha (B, 1, h, w)."""
-        from reenact.render.head import composite
+        the box, and the moved person alpha (B, 1, h, w). With ``frames`` (B, 3, H, W), the person is
+        read from them (``--face-index all``: the other faces already animated), only where it samples."""
+        from reenact.render.head import composite, reach
 
         pos, box = self.positions(fits, drivers)
-        out, alpha = composite(layers, pos, box)
+        layers, (x0, y0) = self.layers, (0, 0)
+        if frames is not None:  # Layers.over on the whole frames, per face, was half of --face-index all's time
+            x0, y0, x1, y1 = reach(pos, box, frames.shape[-2:])
+            layers = self.layers.window(x0, y0, x1, y1).over(frames[:, :, y0:y1, x0:x1])
+        out, alpha = composite(layers, pos - pos.new_tensor([x0, y0]), (box[0] - x0, box[1] - y0, box[2] - x0, box[3] - y0))
         if self.mouth is not None:
             out = self.mouth(out, box, self._in_image(np.stack([f.vertices for f in fits])), drivers)
         return out, box, alpha
@@ -119,7 +125,7 @@ class GeometricWarp(_Engine):
     @torch.no_grad()
     def __call__(self, fits: list[FaceFit], drivers=None) -> np.ndarray:
         """(B, H, W, 3) uint8 output frames for a batch of transferred fits (and their driver frames)."""
-        out, box, _ = self._render(fits, self.layers, drivers)
+        out, box, _ = self._render(fits, drivers)
         return _to_uint8(out) if not self.paste_back else self._frames(out, box)
 
     def positions(self, fits: list[FaceFit], drivers=None) -> tuple[torch.Tensor, tuple[int, int, int, int]]:
@@ -182,7 +188,7 @@ class GeometricWarp(_Engine):
     @torch.no_grad()
     def composite(self, fits: list[FaceFit], frames: torch.Tensor, drivers=None) -> torch.Tensor:
         """Animate this face inside ``frames`` (B, 3, H, W), in place of what is there (``--face-index all``)."""
-        out, (x0, y0, x1, y1), _ = self._render(fits, self.layers.over(frames), drivers)
+        out, (x0, y0, x1, y1), _ = self._render(fits, drivers, frames)
         frames[:, :, y0:y1, x0:x1] = out
         return frames
 
@@ -271,7 +277,7 @@ class GeneratorEngine(_Engine):
         out = self._crops(fits)
         if not self.paste_back:
             return _to_uint8(out)
-        return self._frames(*self._paste(out, fits, self.head.layers))
+        return self._frames(*self._paste(out, fits))
 
     def _crops(self, fits: list[FaceFit]) -> torch.Tensor:
         from reenact.render.guidance import guidance_maps
@@ -281,11 +287,12 @@ class GeneratorEngine(_Engine):
                              self._verts(fits), self.faces, size)
         return self.gen(self.crop.expand(len(fits), -1, -1, -1), **maps).out_img
 
-    def _paste(self, crops: torch.Tensor, fits: list[FaceFit], layers) -> tuple[torch.Tensor, tuple]:
-        """``crops`` (B, 3, S, S) over the whole-head warp of ``layers``: the target box's pixels and the box."""
+    def _paste(self, crops: torch.Tensor, fits: list[FaceFit], frames: torch.Tensor | None = None) -> tuple[torch.Tensor, tuple]:
+        """``crops`` (B, 3, S, S) over the whole-head warp (of the source, or of ``frames``): the target
+        box's pixels and the box."""
         from reenact.render.paste import crop_in_box
 
-        geo, box, person = self.head._render(fits, layers)
+        geo, box, person = self.head._render(fits, frames=frames)
         fg = crop_in_box(crops, self.source.affine, box)  # (B, 4, h, w): RGB, feathered crop square
         alpha = fg[:, 3:] * person
         return geo + alpha * (fg[:, :3] - geo), box
@@ -293,7 +300,7 @@ class GeneratorEngine(_Engine):
     @torch.no_grad()
     def composite(self, fits: list[FaceFit], frames: torch.Tensor, drivers=None) -> torch.Tensor:
         """Blend this face's generated crops into ``frames`` (B, 3, H, W) (``--face-index all``)."""
-        region, (x0, y0, x1, y1) = self._paste(self._crops(fits), fits, self.head.layers.over(frames))
+        region, (x0, y0, x1, y1) = self._paste(self._crops(fits), fits, frames)
         frames[:, :, y0:y1, x0:x1] = region
         return frames
 

@@ -83,6 +83,10 @@ class Layers:
         back = image + lift
         return cls(torch.cat([image - (1 - alpha) * back, alpha.expand(len(image), -1, -1, -1)], 1), back)
 
+    def window(self, x0: int, y0: int, x1: int, y1: int) -> "Layers":
+        """The layers' pixels [y0, y1) × [x0, x1) (views)."""
+        return Layers(self.stack[:, :, y0:y1, x0:x1], self.back[:, :, y0:y1, x0:x1])
+
     def over(self, frames: torch.Tensor) -> "Layers":
         """The same person alpha and background lift over ``frames`` (B, 3, H, W) in place of the
         image (``--face-index all``: the frames with the other faces already animated). The lift is
@@ -356,6 +360,18 @@ def sample(layer: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
     grid = pos / pos.new_tensor([w / 2.0, h / 2.0]) - 1
     return F.grid_sample(layer.expand(pos.shape[0], -1, -1, -1), grid, mode="bilinear", padding_mode="border",
                          align_corners=False)
+
+
+def reach(pos: torch.Tensor, box: tuple[int, int, int, int], shape) -> tuple[int, int, int, int]:
+    """The part (x0, y0, x1, y1) of an image of ``shape`` (H, W) that :func:`composite` reads for
+    ``pos`` and ``box``: the box and every sampled position with its bilinear taps, within the image
+    (composite on that window, positions and box shifted, gives the same pixels: its border, where
+    the window meets the image's, replicates as the image's did)."""
+    h, w = shape
+    xy = pos.reshape(-1, 2)
+    lo, hi = (xy.amin(0).floor() - 1).tolist(), (xy.amax(0).ceil() + 2).tolist()
+    return (max(0, min(box[0], int(lo[0]))), max(0, min(box[1], int(lo[1]))),
+            min(w, max(box[2], int(hi[0]))), min(h, max(box[3], int(hi[1]))))
 
 
 def composite(layers: Layers, pos: torch.Tensor, box: tuple[int, int, int, int]) -> tuple[torch.Tensor, torch.Tensor]:
