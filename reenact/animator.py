@@ -24,18 +24,20 @@ FACE_MODELS = ("mediapipe", "flame")
 def prepare_sources(path: Path, image: np.ndarray, faces: FacePipeline, size: int, face_index: int | str | None,
                     geometry) -> list[Source]:
     """The source face chosen by ``face_index`` (``reenact faces`` numbering), or every face for "all",
-    each cropped and fitted, with the image's person mask."""
+    each cropped and fitted, with the image's person mask and the other faces' heads."""
+    found = faces.find_faces(image)
+    everyone = found[0]
     if face_index == "all":
-        chosen = faces.faces(image)
-        if not chosen:
-            chosen = [faces.select(image, 0, path)]  # raises the no-face error
+        chosen = everyone or [faces.select(image, 0, path, found)]  # none: raises the no-face error
     else:
-        chosen = [faces.select(image, face_index, path)]
+        chosen = [faces.select(image, face_index, path, found)]
     person = faces.person_mask(image)  # once per source image, shared by its faces
     out = []
     for face in chosen:
         crop, affine = crop_face(image, face.detection, size)
-        out.append(Source(image, crop, affine, geometry.fit_source(face.detection, affine), face.detection, person))
+        others = np.array([f.disc for f in everyone if f.index != face.index]).reshape(-1, 3)
+        out.append(Source(image, crop, affine, geometry.fit_source(face.detection, affine), face.detection, person,
+                          others))
     return out
 
 

@@ -30,6 +30,7 @@ class Source:
     fit: FaceFit
     detection: Detection | None = None  # the face as found in the image (for --find-best-frame)
     person: np.ndarray | None = None  # (H, W) float32 person confidence of ``image``; None: all person
+    others: np.ndarray | None = None  # (N, 3) the other faces' heads in ``image`` (Face.disc: x, y, height)
 
 
 class _Engine:
@@ -161,7 +162,7 @@ class GeometricWarp(_Engine):
         pad = size // 4 if self.paste_back else size // 8
         n = size + 2 * pad
         low, p = n // 2, pad // 2
-        head = Head.of(self.source.fit, fits, self.device)
+        head = Head.of(self.source.fit, fits, self.device, self._others())
         # the mesh is rendered inside the crop only (at half resolution) and padded with "no mesh"
         flow, mask = geom_disp(self.src_verts.expand(len(fits), -1, -1) * 0.5, self._verts(fits) * 0.5, self.faces,
                                size // 2)
@@ -176,6 +177,15 @@ class GeometricWarp(_Engine):
         if self.paste_back:
             flow = flow - base
         return head, F.interpolate(flow, size=(n, n), mode="bilinear", align_corners=False), pad
+
+    def _others(self) -> np.ndarray | None:
+        """The other faces' heads (N, 3) in crop pixels, or None."""
+        others = self.source.others
+        if others is None or not len(others):
+            return None
+        a = self.source.affine
+        scale = float(np.sqrt(abs(np.linalg.det(a[:, :2]))))
+        return np.column_stack([apply_affine(a, others[:, :2]), others[:, 2] * scale])
 
     def _openings(self, fits: list[FaceFit], p: int, low: int) -> torch.Tensor:
         """(B, 1, low, low) bool: the driven eyes and inner lips on the half-resolution grid grown by ``p``,

@@ -71,6 +71,13 @@ class Face:
         """(yaw, pitch, roll) in degrees."""
         return pose_from_matrix(self.detection.matrix)
 
+    @property
+    def disc(self) -> np.ndarray:
+        """(3,) the head as the warp sees it (render/head.Head): the mesh's centre x, y and the face's
+        height (forehead to chin, MediaPipe's 10 and 152), image pixels."""
+        pts = np.asarray(self.detection.points, np.float64)[:468, :2]
+        return np.array([*pts.mean(0), np.linalg.norm(pts[152] - pts[10])])
+
 
 def crop_face(image: np.ndarray, det: Detection, size: int) -> tuple[np.ndarray, np.ndarray]:
     """The authors' square crop of ``det`` at ``size``², and its image -> crop affine."""
@@ -160,9 +167,11 @@ class FacePipeline:
             self._checker = FaceDetector(weights.resolve("mediapipe_face_detector", self._weights_dir), CHECK_SCORE)
         return any(iou(b.box, box) >= CHECK_IOU for b in self._checker(upright))
 
-    def select(self, image: np.ndarray, index: int | None, what: Path | str) -> Face:
-        """Face ``index`` (default 0, the largest) of ``image``; NoFaceError or BadInputError naming ``what``."""
-        faces, left_out = self.find_faces(image)
+    def select(self, image: np.ndarray, index: int | None, what: Path | str,
+               found: tuple[list[Face], list[Detection]] | None = None) -> Face:
+        """Face ``index`` (default 0, the largest) of ``image`` (``found``: :meth:`find_faces` of it,
+        if already run); NoFaceError or BadInputError naming ``what``."""
+        faces, left_out = found if found is not None else self.find_faces(image)
         if not faces and left_out:
             raise NoFaceError(f"{what}: no face to animate: the face landmarks found do not hold up (the face "
                               "detector sees no face there; a face in profile, upside down or mostly hidden?)")

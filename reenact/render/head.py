@@ -67,6 +67,7 @@ JAW = (172, 397)  # MediaPipe's jaw corners
 NECK_HALF_WIDTH, TORSO_RAMP = 0.35, 0.5  # face heights: the shoulders begin beside the neck, below the jaw corners
 SCREEN_KAPPA, SCREEN_FROM = 12.0, 0.45  # the extension's screening (Head.screen): κ per grown-crop width; face heights
 RAMP_SLOPE = 3.0  # L >= RAMP_SLOPE * r_max: the ramp adds at most 1.5 / 3 = 0.5 to the flow gradient
+OWN_BAND = 0.5  # Head.owned: the hand-over between two faces' heads, in (normalised) face heights
 
 
 @dataclass
@@ -234,10 +235,12 @@ class Head:
     ramp: torch.Tensor
     drop: torch.Tensor
     jaw: torch.Tensor | None = None  # (B, 2) midpoint of the jaw corners (MediaPipe 172, 397); None: no torso term
+    others: torch.Tensor | None = None  # (N, 3) the other faces' heads in the photo: centre, height (crop px)
 
     @classmethod
-    def of(cls, source: FaceFit, fits: list[FaceFit], device) -> "Head":
-        """The head of each driven fit, moving from ``source``."""
+    def of(cls, source: FaceFit, fits: list[FaceFit], device, others: np.ndarray | None = None) -> "Head":
+        """The head of each driven fit, moving from ``source``; ``others`` (N, 3): the photo's other
+        faces, their mesh centres and heights in crop pixels (:meth:`owned`)."""
         xy = np.stack([f.vertices[:, :2] for f in fits]).astype(np.float64)  # (B, V, 2)
         if source.topology == MEDIAPIPE:
             chin, top = xy[:, CHIN], xy[:, FOREHEAD]
@@ -254,7 +257,8 @@ class Head:
         jaw = t((xy[:, JAW[0]] + xy[:, JAW[1]]) / 2) if source.topology == MEDIAPIPE else None
         return cls(centre, chin, t(down), height, a, lift, skull,
                    ramp_length(a, centre, HEAD_RADIUS * height, MIN_RAMP * height, MAX_RAMP * height),
-                   ramp_length(a, chin, CHIN_HALF_WIDTH * height, MIN_DROP * height, MAX_RAMP * height), jaw)
+                   ramp_length(a, chin, CHIN_HALF_WIDTH * height, MIN_DROP * height, MAX_RAMP * height), jaw,
+                   None if others is None or not len(others) else t(others))
 
     def rigid(self, q: torch.Tensor) -> torch.Tensor:
         """r(q) = A q + l (z(q) − c_z) − q for points q (B, ..., 2) in crop pixels (:class:`Skull`).
@@ -284,7 +288,26 @@ class Head:
         x = torch.maximum(radial, self.below(q))
         if self.jaw is not None:
             x = torch.maximum(x, self.torso(q))
-        return 1 - smoothstep(x)
+        return (1 - smoothstep(x)) * self.owned(q)
+
+    def owned(self, q: torch.Tensor) -> torch.Tensor:
+        """(B, ...) in [0, 1]: how much q belongs to this head rather than to another face's in the
+        photo: a smoothstep of d_o − d over ``OWN_BAND``, where d is q's distance from this head's
+        centre and d_o from the nearest other one, each in its own face heights (1 without others).
+
+        In a group photo the head weight's reach (up to 2.3 face heights) takes in the neighbours:
+        group_t1's face 0 moved his neighbour's arm and hair edge with his head, and in `--face-index
+        all` that neighbour's own warp then showed the moved pixels over the plate as a bright streak
+        beside his head (lp_d11 frames 117-120, seen at 1.3×). Where two heads hand over, ‖∇(h r)‖
+        grows by at most |r| · 1.5 (1/H + 1/H_o) / ``OWN_BAND`` (H, H_o their face heights); on group_t1's
+        five faces driven by lp_d11 (frames 100-224, --paste-back) the largest ‖∇f‖ and the least
+        det(I + ∇f) of each face's map came out the same with and without it."""
+        if self.others is None:
+            return torch.ones(q.shape[:-1], dtype=q.dtype, device=q.device)
+        shape = (q.shape[0],) + (1,) * (q.dim() - 2)
+        mine = (q - self.centre.view(*shape, 2)).norm(dim=-1) / self.height.view(shape)
+        theirs = torch.stack([(q - o[:2]).norm(dim=-1) / o[2] for o in self.others]).amin(0)
+        return smoothstep((theirs - mine) / OWN_BAND + 0.5)
 
     def torso(self, q: torch.Tensor) -> torch.Tensor:
         """(B, ...) how far into the shoulders q lies, in ``TORSO_RAMP`` face heights: the lesser of
