@@ -175,7 +175,7 @@ class MediaPipeFaces:
         for angle in angles:
             for y in range(0, max(h - tile, 0) + 1, tile // 2):
                 for x in range(0, max(w - tile, 0) + 1, tile // 2):
-                    for d in self._detect_rotated(rgb[y:y + tile, x:x + tile], angle):
+                    for d in self.detect_turned(rgb[y:y + tile, x:x + tile], angle):
                         d = d.shifted(x, y)
                         if all(iou(d.box, f.box) < 0.3 for f in found):
                             found.append(d)
@@ -183,7 +183,7 @@ class MediaPipeFaces:
                 break
         return found
 
-    def _detect_rotated(self, sub: np.ndarray, angle: float) -> list[Detection]:
+    def detect_turned(self, sub: np.ndarray, angle: float) -> list[Detection]:
         """Detect in ``sub`` rotated by ``angle`` degrees (counter-clockwise), mapped back upright."""
         import cv2
 

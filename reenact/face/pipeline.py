@@ -43,6 +43,8 @@ HOLD_S, EASE_S = 0.5, 0.4
 LANDMARK_CROP = 256  # each detector box is landmarked in a square crop of at least this size
 BOX_CONTEXT = 2.0  # ... spanning this many detector-box sides
 CHECK_CROP, CHECK_SCORE, CHECK_IOU = 256, 0.2, 0.3  # FacePipeline.holds_up: its crop, and what confirms
+TURN_FROM = 40.0  # degrees: a face turned more than this in the picture is landmarked turned upright
+EYE_CORNERS = (33, 263)  # MediaPipe's outer eye corners: the subject's right, then left
 
 __all__ = ["CropPolicy", "DriverTracker", "Face", "FacePipeline", "FitPolicy", "Tracked", "crop_and_fit", "crop_face",
            "driver_fits", "face_box"]
@@ -129,20 +131,35 @@ class FacePipeline:
     def find_faces(self, image: np.ndarray) -> tuple[list[Face], list[Detection]]:
         """:meth:`faces`, and the landmarks left out because they do not hold up (:meth:`holds_up`)."""
         boxes = self.detector(image)
-        found: list[tuple[Detection, float]] = []
-        for det in self.landmarker.detect(image, search=False):  # the faces the landmarker sees whole
-            found.append((det, max((b.score for b in boxes if iou(b.box, det.box) >= 0.3), default=float("nan"))))
-        for box in boxes:  # the detector's other faces, each landmarked in its own crop
-            if all(iou(box.box, d.box) < 0.3 for d, _ in found):
+        kept: list[tuple[Detection, float]] = []
+        left_out: list[Detection] = []
+
+        def consider(det: Detection, score: float) -> None:
+            if any(iou(det.box, d.box) >= 0.3 for d, _ in kept):
+                return
+            if self.holds_up(image, det):
+                kept.append((det, score))
+            else:
+                left_out.append(det)
+
+        whole = self.landmarker.detect(image, search=False)  # the faces the landmarker sees whole
+        score = lambda det: max((b.score for b in boxes if iou(b.box, det.box) >= 0.3), default=float("nan"))  # noqa: E731
+        turned = [abs(_roll(d.points[EYE_CORNERS[1], :2] - d.points[EYE_CORNERS[0], :2])) > TURN_FROM for d in whole]
+        for det in (d for d, t in zip(whole, turned) if not t):
+            consider(det, score(det))
+        for box in boxes:  # the detector's other faces, each landmarked in its own crop (upright)
+            if all(iou(box.box, d.box) < 0.3 for d, _ in kept):
                 det = self._landmark_box(image, box)
-                if det is not None and all(iou(det.box, d.box) < 0.3 for d, _ in found):
-                    found.append((det, box.score))
-        if not found:
-            found = [(det, float("nan")) for det in self.landmarker.detect(image, search=True)]
-        found.sort(key=lambda f: -f[0].area)
-        held = [self.holds_up(image, det) for det, _ in found]
-        kept = [f for f, ok in zip(found, held) if ok]
-        return [Face(i, det, score) for i, (det, score) in enumerate(kept)], [d for (d, _), ok in zip(found, held) if not ok]
+                if det is not None:
+                    consider(det, box.score)
+        for det in (d for d, t in zip(whole, turned) if t):  # turned: the box's upright fit came first
+            consider(det, score(det))
+        if not kept and not left_out:
+            for det in self.landmarker.detect(image, search=True):
+                consider(det, float("nan"))
+        kept.sort(key=lambda f: -f[0].area)
+        left_out = [d for d in left_out if all(iou(d.box, k.box) < 0.3 for k, _ in kept)]  # found again, turned
+        return [Face(i, det, score) for i, (det, score) in enumerate(kept)], left_out
 
     def holds_up(self, image: np.ndarray, det: Detection) -> bool:
         """Whether BlazeFace sees a face where ``det``'s landmarks put one: in the face's own crop
@@ -158,8 +175,7 @@ class FacePipeline:
 
         crop, affine = crop_face(image, det, CHECK_CROP)
         pts = np.asarray(det.points, np.float64)[:, :2] @ affine[:, :2].T + affine[:, 2]
-        eyes = pts[263] - pts[33]  # MediaPipe's outer eye corners, the subject's left minus right
-        turn = cv2.getRotationMatrix2D((CHECK_CROP / 2, CHECK_CROP / 2), float(np.degrees(np.arctan2(eyes[1], eyes[0]))), 1.0)
+        turn = cv2.getRotationMatrix2D((CHECK_CROP / 2, CHECK_CROP / 2), _roll(pts[EYE_CORNERS[1]] - pts[EYE_CORNERS[0]]), 1.0)
         upright = cv2.warpAffine(crop, turn, (CHECK_CROP, CHECK_CROP), borderMode=cv2.BORDER_REPLICATE)
         pts = pts @ turn[:, :2].T + turn[:, 2]
         box = np.concatenate([pts.min(0), pts.max(0)])
@@ -225,14 +241,18 @@ class FacePipeline:
         return DriverTracker(self.task, self.detector, fps, crop)
 
     def _landmark_box(self, image: np.ndarray, box: FaceBox) -> Detection | None:
-        """Landmarks of the face in detector ``box``, found in a square crop around it, in image pixels."""
+        """Landmarks of the face in detector ``box``, found in a square crop around it, in image pixels.
+        A face turned more than ``TURN_FROM`` in the picture (the detector's eye key points) is
+        landmarked turned upright: the landmarker drew a mesh across the cheek of lp_s0.jpg turned by
+        90° or more (tests/test_faces_hold_up.py)."""
         side = BOX_CONTEXT * box.side
         cx, cy = (box.box[0] + box.box[2]) / 2, (box.box[1] + box.box[3]) / 2
         size = int(np.clip(round(side), LANDMARK_CROP, 4 * LANDMARK_CROP))  # small faces upsampled, none shrunk much
         k = size / side
         affine = np.array([[k, 0.0, -k * (cx - side / 2)], [0.0, k, -k * (cy - side / 2)]])
         crop = warp_crop(image, affine, size)
-        dets = self.landmarker.detect(crop, search=False)
+        roll = _roll(box.keypoints[1] - box.keypoints[0]) if len(box.keypoints) >= 2 else 0.0  # right, left eye
+        dets = self.landmarker.detect_turned(crop, roll if abs(roll) > TURN_FROM else 0.0)
         centre = size / 2
         dets = [d for d in dets if abs((d.box[0] + d.box[2]) / 2 - centre) < centre / 2
                 and abs((d.box[1] + d.box[3]) / 2 - centre) < centre / 2]
@@ -288,6 +308,12 @@ def driver_fits(tracked: Iterable[Tracked], policy: FitPolicy) -> Iterator[tuple
     """(tracked frame, fit) per driver frame under ``policy``."""
     for item in tracked:
         yield item, policy(item)
+
+
+def _roll(eyes: np.ndarray) -> float:
+    """Degrees a face is turned in the picture, from the vector (x, y pixels) from its right eye to its
+    left: 0 upright, positive clockwise as seen (the angle OpenCV's getRotationMatrix2D turns back)."""
+    return float(np.degrees(np.arctan2(eyes[1], eyes[0])))
 
 
 def _normalised(lm68: np.ndarray) -> np.ndarray:
