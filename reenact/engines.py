@@ -118,7 +118,8 @@ class GeometricWarp(_Engine):
         if frames is not None:  # Layers.over on the whole frames, per face, was half of --face-index all's time
             x0, y0, x1, y1 = reach(pos, box, frames.shape[-2:])
             layers = self.layers.window(x0, y0, x1, y1).over(frames[:, :, y0:y1, x0:x1])
-        out, alpha = composite(layers, pos - pos.new_tensor([x0, y0]), (box[0] - x0, box[1] - y0, box[2] - x0, box[3] - y0))
+        shifted = (box[0] - x0, box[1] - y0, box[2] - x0, box[3] - y0)
+        out, alpha = composite(layers, pos - pos.new_tensor([x0, y0]), shifted)
         if self.mouth is not None:
             out = self.mouth(out, box, self._in_image(np.stack([f.vertices for f in fits])), drivers)
         return out, box, alpha
@@ -297,7 +298,8 @@ class GeneratorEngine(_Engine):
                              self._verts(fits), self.faces, size)
         return self.gen(self.crop.expand(len(fits), -1, -1, -1), **maps).out_img
 
-    def _paste(self, crops: torch.Tensor, fits: list[FaceFit], frames: torch.Tensor | None = None) -> tuple[torch.Tensor, tuple]:
+    def _paste(self, crops: torch.Tensor, fits: list[FaceFit],
+               frames: torch.Tensor | None = None) -> tuple[torch.Tensor, tuple]:
         """``crops`` (B, 3, S, S) over the whole-head warp (of the source, or of ``frames``): the target
         box's pixels and the box."""
         from reenact.render.paste import crop_in_box

@@ -144,10 +144,14 @@ def test_window_under_xvfb_shows_frames(testdata, tmp_path):
     xvfb = subprocess.Popen(["Xvfb", display, "-screen", "0", "800x600x24", "-nolisten", "tcp"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
+        # lp_d11 three times over (27 s): the 9 s clip alone ended before the q key came when the
+        # suite's other worker slowed the models' start (CI, 2026-12-07: "end of the camera stream")
+        camera = tmp_path / "camera.mp4"
+        ffmpeg("-stream_loop", "2", "-i", testdata / "videos" / "lp_d11.mp4", "-c", "copy", camera)
         time.sleep(1.0)
         env = dict(os.environ, DISPLAY=display, QT_QPA_PLATFORM="xcb")
         proc = subprocess.Popen([sys.executable, "-m", "reenact", "live", str(SOURCE), "--camera",
-                                 str(testdata / "videos" / "lp_d11.mp4"), "--window"],
+                                 str(camera), "--window"],
                                 env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         shot, window = tmp_path / "window.png", np.zeros((1, 1, 3))
         deadline = time.time() + 20

@@ -143,7 +143,8 @@ class FacePipeline:
                 left_out.append(det)
 
         whole = self.landmarker.detect(image, search=False)  # the faces the landmarker sees whole
-        score = lambda det: max((b.score for b in boxes if iou(b.box, det.box) >= 0.3), default=float("nan"))  # noqa: E731
+        score = lambda det: max((b.score for b in boxes if iou(b.box, det.box) >= 0.3),  # noqa: E731
+                                default=float("nan"))
         turned = [abs(_roll(d.points[EYE_CORNERS[1], :2] - d.points[EYE_CORNERS[0], :2])) > TURN_FROM for d in whole]
         for det in (d for d, t in zip(whole, turned) if not t):
             consider(det, score(det))
@@ -175,7 +176,8 @@ class FacePipeline:
 
         crop, affine = crop_face(image, det, CHECK_CROP)
         pts = np.asarray(det.points, np.float64)[:, :2] @ affine[:, :2].T + affine[:, 2]
-        turn = cv2.getRotationMatrix2D((CHECK_CROP / 2, CHECK_CROP / 2), _roll(pts[EYE_CORNERS[1]] - pts[EYE_CORNERS[0]]), 1.0)
+        roll = _roll(pts[EYE_CORNERS[1]] - pts[EYE_CORNERS[0]])
+        turn = cv2.getRotationMatrix2D((CHECK_CROP / 2, CHECK_CROP / 2), roll, 1.0)
         upright = cv2.warpAffine(crop, turn, (CHECK_CROP, CHECK_CROP), borderMode=cv2.BORDER_REPLICATE)
         pts = pts @ turn[:, :2].T + turn[:, 2]
         box = np.concatenate([pts.min(0), pts.max(0)])
