@@ -160,3 +160,34 @@ def test_a_black_and_white_photo_gets_a_grey_mouth_interior(pipeline, testdata, 
         spread = out[k].max(-1) - out[k].min(-1)
         print(f"frame {[84, 136][k]}: channel spread inside the mouth max {spread[inner].max()}, whole frame {spread.max()}")
         assert spread.max() <= 1
+
+
+@pytest.mark.parametrize("tone", [(1.0, 0.82, 0.60), (0.55, 0.75, 1.0)], ids=["sepia", "cyanotype"])
+def test_a_toned_photo_gets_a_mouth_interior_in_its_tone(pipeline, testdata, tmp_path, tone):
+    """lp_s0.jpg toned (R, G and B each a multiple of its grey) and saved as JPEG, driven by lp_d18.mp4's
+    wide-open mouth (frames 84, 136): the painted interior's G/R and B/R against the face's. Read as a
+    colour photo (the plain chroma spread put the sepia one at 0.064), the driver's interior came in
+    with its own hues, a pink tongue and greenish teeth: sepia (saved at quality 95) G/R 0.61 and 0.69
+    against the face's 0.81. Now the tone is factored out (render/mouth.colourfulness) and the
+    interior takes the photo's."""
+    import torch
+    from conftest import drive_fits
+    from PIL import Image
+
+    from reenact.engines import GeometricWarp
+
+    grey = np.asarray(Image.open(testdata / "faces" / "lp_s0.jpg").convert("L"), np.float32)[..., None] / 255
+    path = tmp_path / "toned.jpg"
+    Image.fromarray((np.clip(grey * np.array(tone) * 1.05, 0, 1) * 255).astype(np.uint8)).save(path, quality=85)
+    src, fits, drivers = drive_fits(pipeline, testdata, str(path), "lp_d18.mp4", [84, 136])
+    engine = GeometricWarp(src, torch.device("cpu"), False)
+    assert engine.mouth is not None and engine.mouth.colour == 0.0, "a toned photo has no colour of its own"
+    out = engine(fits, drivers).astype(np.float64) + 0.5  # (B, H, W, 3) uint8, not encoded
+    for k, fit in enumerate(fits):
+        inner = regions.polygon_mask(fit.vertices, regions.INNER_LIPS, out.shape[1:3])
+        face = regions.polygon_mask(fit.vertices, regions.FACE_OVAL, out.shape[1:3]) & ~inner
+        assert inner.sum() > 200, "the driven mouth is open"
+        ratio = {name: (out[k][m][:, 1:] / out[k][m][:, :1]).mean(0) for name, m in (("mouth", inner), ("face", face))}
+        print(f"frame {[84, 136][k]}: G/R, B/R inside the mouth {np.round(ratio['mouth'], 3)}, "
+              f"face {np.round(ratio['face'], 3)}")
+        assert np.abs(ratio["mouth"] - ratio["face"]).max() < 0.03

@@ -49,7 +49,10 @@ TOP, BOTTOM, CORNERS = INNER_LIPS.index(13), INNER_LIPS.index(14), (INNER_LIPS.i
 
 
 GAIN = (0.5, 2.0)  # the driver interior's colour gain is held to this range
-GREY_BELOW, COLOUR_ABOVE = 0.005, 0.02  # the source face's colourfulness: a grey photo below, colour above
+# the source face's colourfulness (colourfulness()): a grey or toned photo below, colour above. A toned
+# lp_s0.jpg saved as JPEG measures 0.010-0.020 (quality 95-75: chroma subsampling), the colour test
+# faces 0.059-0.110 and driver frames 0.035-0.046
+GREY_BELOW, COLOUR_ABOVE = 0.02, 0.035
 LUMA = (0.299, 0.587, 0.114)  # Rec. 601
 CHEEKS = [50, 101, 118, 205, 280, 330, 347, 425]  # MediaPipe vertices on both cheeks: the colour reference
 MARGIN = 4  # px kept around the face's box: the cheeks' 5 × 5 mean and the lips' 1 px softening stay inside
@@ -197,13 +200,22 @@ class MouthFill:
 
 
 def colourfulness(image: torch.Tensor, mask: np.ndarray) -> float:
-    """The spread of chroma over ``mask`` of ``image`` (1, 3, H, W) in [0, 1]:
-    √(σ²(R − G) + σ²((R + G)/2 − B)), on Hasler & Süsstrunk's opponent axes. 0 for a black-and-white
-    photo; 0.028-0.13 on the colour test faces and driver frames."""
+    """The spread of chroma over ``mask`` of ``image`` (1, 3, H, W) in [0, 1] that a tone does not
+    explain: on Hasler & Süsstrunk's opponent axes rg = R − G and yb = (R + G)/2 − B, with Y the Rec.
+    601 luma, √(σ²(rg − a Y) + σ²(yb − b Y)) where a, b are the least-squares tone (rg ≈ a Y, yb ≈ b Y).
+
+    0 for a black-and-white photo, and about 0.002 for the same photo toned (sepia, cyanotype; R, G
+    and B each a multiple of its grey), whose chroma grows with its lightness: the plain spread,
+    √(σ²(rg) + σ²(yb)), put a sepia lp_s0.jpg at 0.064, among the colour photos, and its open mouth got
+    the driver's pink tongue and greenish teeth. 0.035-0.19 on the colour test faces and driver frames
+    (whole images; in the 256² crops the mouth reads 0.059-0.110 for the test faces)."""
     px = image[0][:, torch.as_tensor(mask, device=image.device)].double()  # (3, N)
     if px.shape[1] < 2:
         return 1.0
     rg, yb = px[0] - px[1], (px[0] + px[1]) / 2 - px[2]
+    luma = (px * px.new_tensor(LUMA)[:, None]).sum(0)
+    energy = (luma * luma).sum().clamp(min=1e-12)
+    rg, yb = rg - (rg * luma).sum() / energy * luma, yb - (yb * luma).sum() / energy * luma
     return float(torch.sqrt(rg.var() + yb.var()))
 
 
