@@ -34,6 +34,7 @@ from reenact.face.detect import FaceBox, FaceDetector, iou
 from reenact.face.fit import FaceFit
 from reenact.face.landmarks68 import mediapipe_to_68
 from reenact.face.mediapipe_backend import Detection, MediaPipeFaces, fit_in_crop, pose_from_matrix
+from reenact.face.regions import CHIN, FOREHEAD
 from reenact.face.segment import PersonSegmenter
 from reenact.face.tracker import CropPolicy, DriverTracker, Tracked, face_box
 from reenact.io.video import TimedFrame
@@ -76,9 +77,9 @@ class Face:
     @property
     def disc(self) -> np.ndarray:
         """(3,) the head as the warp sees it (render/head.Head): the mesh's centre x, y and the face's
-        height (forehead to chin, MediaPipe's 10 and 152), image pixels."""
+        height (forehead to chin), image pixels."""
         pts = np.asarray(self.detection.points, np.float64)[:468, :2]
-        return np.array([*pts.mean(0), np.linalg.norm(pts[152] - pts[10])])
+        return np.array([*pts.mean(0), np.linalg.norm(pts[CHIN] - pts[FOREHEAD])])
 
 
 def crop_face(image: np.ndarray, det: Detection, size: int) -> tuple[np.ndarray, np.ndarray]:

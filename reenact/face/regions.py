@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+CHIN, FOREHEAD = 152, 10  # chin tip, top of the forehead: the face's height, as the warp's head reads it
 # MediaPipe FACEMESH_FACE_OVAL, in order around the face (forehead top first, clockwise in the image).
 FACE_OVAL = [10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 361, 288, 397, 365, 379, 378, 400, 377, 152, 148,
              176, 149, 150, 136, 172, 58, 132, 93, 234, 127, 162, 21, 54, 103, 67, 109]

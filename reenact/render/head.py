@@ -54,11 +54,11 @@ import torch.nn.functional as F
 
 from reenact.face.fit import FaceFit
 from reenact.face.mesh import MEDIAPIPE, procrustes_basis
+from reenact.face.regions import CHIN, FOREHEAD
 from reenact.face.segment import PERSON_FLOOR, person_alpha
 from reenact.ramps import smoothstep
 from reenact.render.warp import max_filter
 
-CHIN, FOREHEAD = 152, 10  # MediaPipe mesh vertices: chin tip, top of the forehead
 HEAD_RADIUS = 0.8  # face heights from the mesh centre that move fully with the head (hair, ears)
 MIN_RAMP, MAX_RAMP = 0.5, 1.5  # the head weight's ramp away from the face, in face heights
 MIN_DROP = 0.2  # ... and below the chin: the neck does not turn with the head, the shoulders stay
