@@ -1,6 +1,6 @@
 """What `--paste-back` and `--face-index all` cost per face before the first frame, on large photos.
 
-The full-image layers (`render.head.make_layers`: the person alpha and the background plate that
+The full-image layers (`render.layers.make_layers`: the person alpha and the background plate that
 fills what a moving head uncovers) are built once per animated face from the source's person mask.
 The dilation timed is 2.5 % of the long side (a 65 px window at 1280 px, 193 px at 4K), the plate's
 until 2026-12-06 (1.25 % since).
@@ -42,7 +42,7 @@ def main() -> None:
 
     from reenact.io import read_image
     from reenact.face.segment import PERSON_FLOOR, PersonSegmenter
-    from reenact.render.head import make_layers
+    from reenact.render.layers import make_layers
     from reenact.render.warp import max_filter
 
     print(machine())

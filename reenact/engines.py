@@ -78,7 +78,7 @@ class GeometricWarp(_Engine):
         """``like``: the engine of another face of the same source image; with ``paste_back`` its
         image tensor and full-image layers are this face's too (1.3 s and 0.4 GB a face for a 3840 ×
         2658 photo, on 2 CPU cores)."""
-        from reenact.render.head import make_layers
+        from reenact.render.layers import make_layers
 
         super().__init__(source, device, paste_back, like)
         if self._shares_image(like):
@@ -111,7 +111,7 @@ class GeometricWarp(_Engine):
         the driver frames, :class:`~reenact.render.driver_frame.DriverFrame` or None each, or None),
         the box, and the moved person alpha (B, 1, h, w). With ``frames`` (B, 3, H, W), the person is
         read from them (``--face-index all``: the other faces already animated), only where it samples."""
-        from reenact.render.head import composite, reach
+        from reenact.render.layers import composite, reach
 
         pos, box = self.positions(fits, drivers)
         layers, (x0, y0) = self.layers, (0, 0)
@@ -137,7 +137,7 @@ class GeometricWarp(_Engine):
         size = self.source.crop.shape[0]
         head, flow, pad = self._head_flow(fits, size)
         if not self.paste_back:
-            from reenact.render.head import pixel_grid
+            from reenact.render.layers import pixel_grid
 
             inner = flow[:, :, pad:pad + size, pad:pad + size]
             pos, box = pixel_grid(size, size, flow.device, flow.dtype) + inner.permute(0, 2, 3, 1), (0, 0, size, size)
@@ -157,7 +157,8 @@ class GeometricWarp(_Engine):
         resolution and upsampled: the result is smooth by construction. With ``paste_back`` the
         flow's non-rigid part is returned instead (the rigid part is evaluated per image pixel)."""
         from reenact.render.guidance import geom_disp
-        from reenact.render.head import SCREEN_KAPPA, Head, pixel_grid, rigid_field
+        from reenact.render.head import SCREEN_KAPPA, Head, rigid_field
+        from reenact.render.layers import pixel_grid
         from reenact.render.warp import extend_flow, fill_holes, smooth, unfold
 
         pad = size // 4 if self.paste_back else size // 8
@@ -206,7 +207,7 @@ class GeometricWarp(_Engine):
 
 def _crop_layer(layer: torch.Tensor, affine: np.ndarray, size: int) -> torch.Tensor:
     """A full-image layer (1, C, H, W) resampled into the crop of ``affine`` (image -> crop)."""
-    from reenact.render.head import pixel_grid, sample
+    from reenact.render.layers import pixel_grid, sample
 
     m = torch.as_tensor(invert_affine(affine), dtype=layer.dtype, device=layer.device)
     q = pixel_grid(size, size, layer.device, layer.dtype)
@@ -218,7 +219,7 @@ def _image_positions(head, nonrigid: torch.Tensor, pad: int, affine: np.ndarray,
     reaches (the crop's box and the head weight's support): p -> C⁻¹(q + h(q) r(q) + n(q)), q = C p,
     where ``nonrigid`` (B, 2, S + 2 pad, S + 2 pad) is n in pixels on the grown crop, feathered to 0
     at its border."""
-    from reenact.render.head import pixel_grid
+    from reenact.render.layers import pixel_grid
     from reenact.render.paste import crop_bounds, feather_mask
 
     n = nonrigid.shape[-1]

@@ -112,9 +112,9 @@ def test_the_faces_of_one_photo_share_its_layers_and_generator(pipeline, testdat
 
 def _composited_on_the_whole_frames(every, fits) -> float:
     """Each face of ``every`` (geometric warp) composited over the frames so far as `--face-index all`
-    does, reading only the window it samples (render/head.reach), against the same on the whole
+    does, reading only the window it samples (render/layers.reach), against the same on the whole
     frames (as before 2026-12-07, half of the time spent): the largest difference (RGB in [0, 1])."""
-    from reenact.render.head import composite
+    from reenact.render.layers import composite
 
     frames = every.engines[0].src.expand(len(fits[0]), -1, -1, -1).clone()
     worst = 0.0

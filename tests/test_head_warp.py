@@ -154,9 +154,9 @@ def test_a_moved_head_leaves_no_dark_outline_behind(pipeline, testdata, image, m
     statue on a white wall): where the head and its fringe were and no longer are, the output shows
     the wall. Counted: pixels darker than the background plate by 0.1 of lightness. With the plate
     only as wide as the person's alpha, the hair's fringe stayed behind as a thin dark outline (94 and
-    130 pixels at worst, seen on lp_d11's drives at 3x); render/head.HALO gave 29 and 0, and with the
+    130 pixels at worst, seen on lp_d11's drives at 3x); render/layers.HALO gave 29 and 0, and with the
     refined edge (face/segment.refine_edge) and the premultiplied layers 1 and 0."""
-    from reenact.render.head import background_plate, composite, make_layers, pixel_grid
+    from reenact.render.layers import background_plate, composite, make_layers, pixel_grid
     from reenact.render.warp import max_filter
 
     path = testdata / image
@@ -181,7 +181,7 @@ def test_a_half_confident_person_that_moves_a_little_keeps_its_colour(pipeline, 
     drives of face 0), 0.018 / 0.023 / 0.029 with the premultiplied layers (16834 pixels); 0.019 /
     0.022 / 0.030 over 21720 once the confidence was derippled (face/segment.deripple)."""
     from reenact.face.segment import person_alpha
-    from reenact.render.head import composite, make_layers, pixel_grid
+    from reenact.render.layers import composite, make_layers, pixel_grid
 
     rgb = read_image(testdata / "faces" / "group_t1.jpg")
     img = torch.from_numpy(np.array(rgb)).permute(2, 0, 1)[None].float() / 255

@@ -10,7 +10,7 @@ from conftest import ROOT
 
 from reenact.face.segment import MODEL_SIZE, person_alpha, refine_edge
 from reenact.io import VideoReader, read_image
-from reenact.render.head import composite, make_layers, pixel_grid
+from reenact.render.layers import composite, make_layers, pixel_grid
 
 
 def _raw_and_refined(pipeline, rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

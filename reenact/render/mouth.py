@@ -38,7 +38,7 @@ import torch.nn.functional as F
 from reenact.face.regions import FACE_OVAL, INNER_LIPS, INNER_LOWER, INNER_UPPER, OUTER_LIPS, polygon_mask
 from reenact.ramps import smoothstep
 from reenact.render.driver_frame import DriverFrame
-from reenact.render.head import pixel_grid, sample
+from reenact.render.layers import pixel_grid, sample
 
 CAVITY, CAVITY_RIM = 0.28, 0.5
 OPEN_FROM, OPEN_FULL = 0.03, 0.10

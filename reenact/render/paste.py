@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from reenact.face.crop import apply_affine, invert_affine
-from reenact.render.head import pixel_grid
+from reenact.render.layers import pixel_grid
 
 
 def feather_mask(size: int, margin: float = 0.08, device=None) -> torch.Tensor:
