@@ -4,12 +4,16 @@ A warp can only move the source's pixels, so a mouth that opens wider than the s
 the source's lips and teeth across the gap (the "giant teeth" grin). Inside the driven inner-lip
 contour (``regions.INNER_LIPS``) this paints instead:
 
-* the source's own mouth interior (teeth, tongue) at its natural size, the upper part moving with
-  the upper lip and the lower part with the lower lip (a translation each, so nothing stretches);
-* where that leaves a gap, the driver's own mouth interior (tongue, palate; see below), or without
-  a driver frame a shaded cavity: the lips' mean colour darkened to ``CAVITY`` of it at the centre
-  and ``CAVITY_RIM`` near the lips. The cavity alone was a flat black hole where the driver showed a
-  pink tongue (``make demo``, frames 80-146: interior/lips lightness 0.30-0.33, the driver's 0.60-0.82).
+* the source's own mouth interior (teeth, tongue) at its natural size, cut where its upper teeth
+  end (:func:`~reenact.render.teeth.bite_side`); the upper teeth hang from the driven upper lip and the rest from the
+  lower lip, each at the same distance from its lip as in the source (:func:`~reenact.render.teeth.hang`), so nothing
+  stretches and the teeth follow the lips' curve;
+* where that leaves a gap, the driver's own mouth interior (tongue, palate; see below) with the
+  driver's teeth turned into its cavity (:func:`~reenact.render.teeth.without_teeth`: the source has teeth of its own), or
+  without a driver frame a shaded cavity: the lips' mean colour darkened to ``CAVITY`` of it at the
+  centre and ``CAVITY_RIM`` near the lips. The cavity alone was a flat black hole where the driver
+  showed a pink tongue (``make demo``, frames 80-146: interior/lips lightness 0.30-0.33, the
+  driver's 0.60-0.82).
 
 A source whose mouth is closed or barely open (inner-lip gap under ``SOURCE_OPEN`` of the width)
 has too little interior to reuse, and the cavity alone is a black hole where a driver smiling with
@@ -35,17 +39,16 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from reenact.face.regions import FACE_OVAL, INNER_LIPS, INNER_LOWER, INNER_UPPER, OUTER_LIPS, polygon_mask
+from reenact.face.regions import FACE_OVAL, INNER_LIPS, OUTER_LIPS, polygon_mask
 from reenact.ramps import smoothstep
 from reenact.render.driver_frame import DriverFrame
 from reenact.render.layers import pixel_grid, sample
+from reenact.render.teeth import CORNERS, LUMA, bite_side, hang, without_teeth
 
 CAVITY, CAVITY_RIM = 0.28, 0.5
 OPEN_FROM, OPEN_FULL = 0.03, 0.10
 SOURCE_OPEN = 0.12  # a source mouth this open (examples/source.png: 0.155) shows teeth to reuse; others take the driver's
-UPPER = [INNER_LIPS.index(i) for i in INNER_UPPER[1:-1]]  # inner-ring positions of each lip
-LOWER = [INNER_LIPS.index(i) for i in INNER_LOWER[1:-1]]
-TOP, BOTTOM, CORNERS = INNER_LIPS.index(13), INNER_LIPS.index(14), (INNER_LIPS.index(78), INNER_LIPS.index(308))
+TOP, BOTTOM = INNER_LIPS.index(13), INNER_LIPS.index(14)  # inner-ring positions of the lips' centres
 
 
 GAIN = (0.5, 2.0)  # the driver interior's colour gain is held to this range
@@ -53,7 +56,6 @@ GAIN = (0.5, 2.0)  # the driver interior's colour gain is held to this range
 # lp_s0.jpg saved as JPEG measures 0.010-0.020 (quality 95-75: chroma subsampling), the colour test
 # faces 0.059-0.110 and driver frames 0.035-0.046
 GREY_BELOW, COLOUR_ABOVE = 0.02, 0.035
-LUMA = (0.299, 0.587, 0.114)  # Rec. 601
 CHEEKS = [50, 101, 118, 205, 280, 330, 347, 425]  # MediaPipe vertices on both cheeks: the colour reference
 MARGIN = 4  # px kept around the face's box: the cheeks' 5 × 5 mean and the lips' 1 px softening stay inside
 
@@ -84,8 +86,13 @@ class MouthFill:
         lip_band = polygon_mask(local, OUTER_LIPS, (h, w)) & ~inner
         t = lambda m: torch.as_tensor(m, dtype=image.dtype, device=image.device)[None, None]  # noqa: E731
         inside = F.avg_pool2d(t(inner), 3, 1, 1)  # (1, 1, h, w), edges softened by a pixel
-        q = pixel_grid(h, w, image.device, image.dtype, *self.origin.tolist())[None]  # image pixels
-        below = _side(q, self.lips[None]).permute(0, 3, 1, 2)
+        below = torch.zeros_like(inside)  # (1, 1, h, w): 1 on the lower teeth's side
+        if self.open >= SOURCE_OPEN:  # the halves are read only for a source's own teeth
+            x0, y0 = np.clip(np.floor(local[OUTER_LIPS].min(0)).astype(int) - 2, 0, [w, h])
+            x1, y1 = np.clip(np.ceil(local[OUTER_LIPS].max(0)).astype(int) + 3, 0, [w, h])
+            q = pixel_grid(y1 - y0, x1 - x0, image.device, image.dtype, *(self.origin + [x0, y0]).tolist())
+            cut = bite_side(image[0, :, y0:y1, x0:x1], q, self.lips, local - [x0, y0])
+            below[..., y0:y1, x0:x1] = torch.as_tensor(cut, dtype=image.dtype, device=image.device)
         self.halves = torch.cat([inside * (1 - below), inside * below], 1)  # (1, 2, h, w): upper, lower teeth
         band = t(lip_band)
         self.lip_colour = (image * band).sum((2, 3), keepdim=True) / band.sum().clamp(min=1)  # (1, 3, 1, 1)
@@ -119,7 +126,7 @@ class MouthFill:
         window = (wx0, wy0, wx1, wy1)
         theirs = None
         if drivers and any(d is not None for d in drivers):
-            theirs = self._driver_interior(lips, window, drivers, mask)
+            theirs = self._driver_interior(lips, window, drivers, mask, keep_teeth=not own)
         paint = self._interior(lips, window, mask, theirs, drivers) if own else theirs
         region = out[:, :, wy0 - y0:wy1 - y0, wx0 - x0:wx1 - x0]
         out = out.clone()
@@ -131,17 +138,15 @@ class MouthFill:
         """(B, 3, h', w') the source's interior moved with each lip, over the driver's interior
         ``theirs`` where there is a driver frame, else over a shaded cavity."""
         wx0, wy0, wx1, wy1 = window
-        q = pixel_grid(wy1 - wy0, wx1 - wx0, mask.device, mask.dtype, wx0, wy0)[None]  # (1, h', w', 2)
-        t = lambda x: torch.as_tensor(x, dtype=mask.dtype, device=mask.device)  # noqa: E731
-        d_up = t(self.lips[UPPER].mean(0) - lips[:, UPPER].mean(1))[:, None, None]  # (B, 1, 1, 2)
-        d_low = t(self.lips[LOWER].mean(0) - lips[:, LOWER].mean(1))[:, None, None]
-        side = _side(q, lips)  # (B, h', w', 1): 0 upper, 1 lower
+        q = pixel_grid(wy1 - wy0, wx1 - wx0, mask.device, mask.dtype, wx0, wy0)  # (h', w', 2)
+        grid = q.reshape(-1, 2).cpu().double().numpy()
+        hung = np.stack([hang(grid, ring, self.lips) for ring in lips]) - self.origin  # (B, 2, N, 2)
+        pos = torch.as_tensor(hung, dtype=mask.dtype, device=mask.device).view(len(lips), 2, *q.shape)
         layers = torch.cat([self.image * self.halves[:, :1], self.halves[:, :1],
                             self.image * self.halves[:, 1:], self.halves[:, 1:]], 1)  # premultiplied halves
-        q = q - t(self.origin)  # in the face box that the halves cover; beyond its edge they are 0
-        up, low = sample(layers, q + d_up), sample(layers, q + d_low)  # (B, 8, h', w') each
-        s = side.permute(0, 3, 1, 2)
-        both = (1 - s) * up[:, :4] + s * low[:, 4:]  # each half of the mouth shows its own lip's teeth
+        # positions in the face box that the halves cover; beyond its edge they are 0
+        up, low = sample(layers, pos[:, 0]), sample(layers, pos[:, 1])  # (B, 8, h', w') each
+        both = up[:, :4] + (1 - up[:, 3:4]) * low[:, 4:]  # the upper teeth over the lower, as in a bite
         teeth = torch.cat([both[:, :3] / both[:, 3:].clamp(min=1e-4), both[:, 3:]], 1)
         if theirs is not None and all(d is not None for d in drivers):
             behind = theirs
@@ -160,7 +165,7 @@ class MouthFill:
         return self.lip_colour * (CAVITY_RIM + (CAVITY - CAVITY_RIM) * depth)
 
     def _driver_interior(self, lips: np.ndarray, window: tuple[int, int, int, int], drivers: list[DriverFrame | None],
-                         mask: torch.Tensor) -> torch.Tensor:
+                         mask: torch.Tensor, keep_teeth: bool = True) -> torch.Tensor:
         """(B, 3, h', w') each driver's mouth interior mapped onto the driven inner-lip ring ``lips``
         (B, 20, 2) and colour-matched through the cheeks; frames without a driver are 0 (their
         ``mask`` strength is 0)."""
@@ -176,8 +181,10 @@ class MouthFill:
             lo = np.floor(ring.min(0)).astype(int) - 4
             hi = np.ceil(ring.max(0)).astype(int) + 5
             lo, hi = np.maximum(lo, 0), np.minimum(hi, [d.image.shape[1], d.image.shape[0]])
-            crop = torch.from_numpy(np.ascontiguousarray(d.image[lo[1]:hi[1], lo[0]:hi[0]])).to(mask)
-            crop = crop.permute(2, 0, 1)[None] / 255  # (1, 3, h'', w'') the driver's mouth
+            crop = np.ascontiguousarray(d.image[lo[1]:hi[1], lo[0]:hi[0]])
+            if not keep_teeth:
+                crop = without_teeth(crop, np.asarray(d.points, np.float64)[:, :2] - lo)
+            crop = torch.from_numpy(crop).to(mask).permute(2, 0, 1)[None] / 255  # (1, 3, h'', w'') the driver's mouth
             t = lambda a: torch.as_tensor(a, dtype=mask.dtype, device=mask.device)  # noqa: E731
             pos = q @ t(m[:2]) + t(m[2]) - t(lo)  # (h', w', 2) in the driver crop's pixels
             cheeks = _colour_at(d.image, np.asarray(d.points, np.float64)[CHEEKS, :2]).to(mask)
@@ -229,16 +236,6 @@ def _colour_at(image: torch.Tensor | np.ndarray, points: np.ndarray) -> torch.Te
         return torch.as_tensor(np.concatenate(patches).mean(0) / 255, dtype=torch.float32)
     blur = F.avg_pool2d(image, 5, 1, 2, count_include_pad=False)
     return sample(blur, torch.as_tensor(points, dtype=image.dtype, device=image.device)[None, None])[0, :, 0].mean(-1)
-
-
-def _side(q: torch.Tensor, lips: np.ndarray) -> torch.Tensor:
-    """(B, h, w, 1) 0 above the mouth's midline (through the middle of the lip centres 13 and 14,
-    along the corner line), 1 below, a 2 px ramp between; ``q`` (1 or B, h, w, 2), ``lips`` (B, 20, 2)."""
-    t = lambda x: torch.as_tensor(x, dtype=q.dtype, device=q.device)  # noqa: E731
-    mid = t((lips[:, TOP] + lips[:, BOTTOM]) / 2)[:, None, None]
-    across = lips[:, CORNERS[1]] - lips[:, CORNERS[0]]
-    down = t(np.stack([-across[:, 1], across[:, 0]], -1) / np.linalg.norm(across, axis=-1, keepdims=True))
-    return (((q - mid) * down[:, None, None]).sum(-1, keepdim=True) / 2).clamp(-0.5, 0.5) + 0.5
 
 
 def _ring_mask(ring: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
