@@ -1,5 +1,5 @@
-"""A source that shows its own teeth, driven to open wider (render/mouth.py): its teeth hang from its
-lips at their own size, and the driver's teeth are not painted between them.
+"""A source that shows its own teeth, driven to open wider (render/mouth.py, render/teeth.py): its
+teeth hang from its lips at their own size.
 
 Sources: faces/Image_with_alpha.png (a laughing man, inner-lip gap 0.36 of the mouth width, upper
 teeth, tongue and lower teeth showing; lp_d11.mp4 opens it to 0.46-0.57 at frames 60, 90, 117 and
@@ -44,12 +44,12 @@ def test_an_open_source_mouth_keeps_its_upper_teeth_under_its_lip(pipeline, test
     """Measure: the source's pixels under its upper inner lip (0.3 mouth widths either side of the
     middle, 1 px to 0.08 widths deep: its upper teeth) against the output's at the same places under
     the driven upper lip, mean absolute difference in levels. Under 12: the teeth hang from the lip
-    at their size (measured 7.0-8.9 laughing, 5.7-5.9 smile). With one translation per lip and a
+    at their size (measured 6.9-8.6 laughing, 5.7-5.9 smile). With one translation per lip and a
     straight cut between the halves they did not: 18.0-31.4 laughing (the upper teeth ended in a
     straight edge over a flat pink band), 28.8-61.5 smile (the cut ran through the teeth, and their
     lower half went down with the lower lip). With --paste-back (the demo's mode) the mouth is read in
     the full source, where it is 45 px wide and the band only 3.6 px deep, so a pixel's misplacement
-    counts for more: under 20, measured 12.6 and 15.4, against 60.5 and 31.6 before (and 26.7 and
+    counts for more: under 20, measured 12.6 and 15.6, against 60.5 and 31.6 before (and 26.7 and
     30.4 with a bite search whose depth steps held no pixel centre: it cut at the first row there)."""
     import torch
     from conftest import drive_fits
@@ -76,37 +76,3 @@ def test_an_open_source_mouth_keeps_its_upper_teeth_under_its_lip(pipeline, test
         print(f"frame {frames[k]}: opens {wider:.2f} wider; under the upper lip off by {err:.1f} levels")
         assert wider > 0.08
         assert err < bar
-
-
-@pytest.mark.parametrize("video, frame", [("lp_d11.mp4", 60), ("lp_d18.mp4", 136)])
-def test_the_driver_teeth_turn_into_its_cavity(pipeline, testdata, video, frame):
-    """render.mouth.without_teeth on a real driver mouth: lp_d11's child shows her teeth at frame 60,
-    lp_d18's man his upper teeth at frame 136 over a lit tongue. Measure, inside the inner lips, the
-    pixels lighter than the lips by 15 % and paler by 15 % (chroma): they are more than 5 %
-    of the opening before and under 1 % after; the tongue and cavity (pixels darker than the lips)
-    stay within 2 levels."""
-    import cv2
-
-    from reenact.io import VideoReader
-    from reenact.render.teeth import without_teeth
-
-    image = next(f for i, f in enumerate(VideoReader(testdata / "videos" / video)) if i == frame)
-    points = pipeline.largest(image).points[:, :2]
-    inner = regions.polygon_mask(points, regions.INNER_LIPS, image.shape[:2])
-    lips = regions.polygon_mask(points, regions.OUTER_LIPS, image.shape[:2]) & ~inner
-
-    def teeth_and_dark(rgb):
-        lab = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2LAB).astype(np.float32)
-        light, chroma = lab[..., 0], np.hypot(lab[..., 1] - 128, lab[..., 2] - 128)
-        lips_l, lips_c = np.median(light[lips]), np.median(chroma[lips])
-        return inner & (light > 1.15 * lips_l) & (chroma < 0.85 * lips_c), inner & (light < lips_l)
-
-    after = without_teeth(image, points)
-    teeth, dark = teeth_and_dark(image)
-    left = teeth_and_dark(after)[0]
-    change = np.abs(after.astype(int) - image.astype(int)).max(-1)
-    print(f"frame {frame}: teeth {teeth.sum() / inner.sum():.3f} of the opening before, {left.sum() / inner.sum():.3f} "
-          f"after; darker pixels changed by {change[dark].max()} levels at most")
-    assert teeth.sum() > 0.05 * inner.sum()
-    assert left.sum() < 0.01 * inner.sum(), f"{teeth.sum()} -> {left.sum()} of {inner.sum()}"
-    assert change[dark].max() <= 2

@@ -8,10 +8,11 @@ contour (``regions.INNER_LIPS``) this paints instead:
   end (:func:`~reenact.render.teeth.bite_side`); the upper teeth hang from the driven upper lip and the rest from the
   lower lip, each at the same distance from its lip as in the source (:func:`~reenact.render.teeth.hang`), so nothing
   stretches and the teeth follow the lips' curve;
-* where that leaves a gap, the driver's own mouth interior (tongue, palate; see below) with the
-  driver's teeth turned into its cavity (:func:`~reenact.render.teeth.without_teeth`: the source has teeth of its own), or
-  without a driver frame a shaded cavity: the lips' mean colour darkened to ``CAVITY`` of it at the
-  centre and ``CAVITY_RIM`` near the lips. The cavity alone was a flat black hole where the driver
+* where that leaves a gap, the driver's own mouth interior (tongue, palate; see below), or without
+  a driver frame a shaded cavity: the lips' mean colour darkened to ``CAVITY`` of it at the centre
+  and ``CAVITY_RIM`` near the lips. The driver's interior is mapped onto the whole driven opening,
+  so its upper teeth lie behind the source's (turning them into the driver's cavity colour, tried,
+  left flat dark blocks with stepped edges where the child of lp_d11 showed her lower teeth). The cavity alone was a flat black hole where the driver
   showed a pink tongue (``make demo``, frames 80-146: interior/lips lightness 0.30-0.33, the
   driver's 0.60-0.82).
 
@@ -43,7 +44,7 @@ from reenact.face.regions import FACE_OVAL, INNER_LIPS, OUTER_LIPS, polygon_mask
 from reenact.ramps import smoothstep
 from reenact.render.driver_frame import DriverFrame
 from reenact.render.layers import pixel_grid, sample
-from reenact.render.teeth import CORNERS, LUMA, bite_side, hang, without_teeth
+from reenact.render.teeth import CORNERS, bite_side, hang
 
 CAVITY, CAVITY_RIM = 0.28, 0.5
 OPEN_FROM, OPEN_FULL = 0.03, 0.10
@@ -56,6 +57,7 @@ GAIN = (0.5, 2.0)  # the driver interior's colour gain is held to this range
 # lp_s0.jpg saved as JPEG measures 0.010-0.020 (quality 95-75: chroma subsampling), the colour test
 # faces 0.059-0.110 and driver frames 0.035-0.046
 GREY_BELOW, COLOUR_ABOVE = 0.02, 0.035
+LUMA = (0.299, 0.587, 0.114)  # Rec. 601
 CHEEKS = [50, 101, 118, 205, 280, 330, 347, 425]  # MediaPipe vertices on both cheeks: the colour reference
 MARGIN = 4  # px kept around the face's box: the cheeks' 5 × 5 mean and the lips' 1 px softening stay inside
 
@@ -126,7 +128,7 @@ class MouthFill:
         window = (wx0, wy0, wx1, wy1)
         theirs = None
         if drivers and any(d is not None for d in drivers):
-            theirs = self._driver_interior(lips, window, drivers, mask, keep_teeth=not own)
+            theirs = self._driver_interior(lips, window, drivers, mask)
         paint = self._interior(lips, window, mask, theirs, drivers) if own else theirs
         region = out[:, :, wy0 - y0:wy1 - y0, wx0 - x0:wx1 - x0]
         out = out.clone()
@@ -165,7 +167,7 @@ class MouthFill:
         return self.lip_colour * (CAVITY_RIM + (CAVITY - CAVITY_RIM) * depth)
 
     def _driver_interior(self, lips: np.ndarray, window: tuple[int, int, int, int], drivers: list[DriverFrame | None],
-                         mask: torch.Tensor, keep_teeth: bool = True) -> torch.Tensor:
+                         mask: torch.Tensor) -> torch.Tensor:
         """(B, 3, h', w') each driver's mouth interior mapped onto the driven inner-lip ring ``lips``
         (B, 20, 2) and colour-matched through the cheeks; frames without a driver are 0 (their
         ``mask`` strength is 0)."""
@@ -181,10 +183,8 @@ class MouthFill:
             lo = np.floor(ring.min(0)).astype(int) - 4
             hi = np.ceil(ring.max(0)).astype(int) + 5
             lo, hi = np.maximum(lo, 0), np.minimum(hi, [d.image.shape[1], d.image.shape[0]])
-            crop = np.ascontiguousarray(d.image[lo[1]:hi[1], lo[0]:hi[0]])
-            if not keep_teeth:
-                crop = without_teeth(crop, np.asarray(d.points, np.float64)[:, :2] - lo)
-            crop = torch.from_numpy(crop).to(mask).permute(2, 0, 1)[None] / 255  # (1, 3, h'', w'') the driver's mouth
+            crop = torch.from_numpy(np.ascontiguousarray(d.image[lo[1]:hi[1], lo[0]:hi[0]])).to(mask)
+            crop = crop.permute(2, 0, 1)[None] / 255  # (1, 3, h'', w'') the driver's mouth
             t = lambda a: torch.as_tensor(a, dtype=mask.dtype, device=mask.device)  # noqa: E731
             pos = q @ t(m[:2]) + t(m[2]) - t(lo)  # (h', w', 2) in the driver crop's pixels
             cheeks = _colour_at(d.image, np.asarray(d.points, np.float64)[CHEEKS, :2]).to(mask)

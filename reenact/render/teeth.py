@@ -1,6 +1,6 @@
 """Teeth in the geometric warp's mouth (render/mouth.py): where a source's upper teeth end
-(:func:`bite_side`), where each set of teeth hangs in a driven mouth (:func:`hang`), and a driver's
-teeth told from its tongue and palate (:func:`toothness`, :func:`without_teeth`).
+(:func:`bite_side`, with teeth told from the tongue and lips by :func:`toothness`), and where each
+set of teeth hangs in a driven mouth (:func:`hang`).
 
 Positions are in an inner-lip ring's frame (:func:`lip_frame`): along the line between the mouth
 corners, and across it, below the upper or above the lower inner lip.
@@ -14,10 +14,9 @@ import torch
 from reenact.face.regions import INNER_LIPS, OUTER_LIPS, polygon_mask
 from reenact.ramps import smoothstep
 
-LUMA = (0.299, 0.587, 0.114)  # Rec. 601
 CORNERS = (INNER_LIPS.index(78), INNER_LIPS.index(308))  # inner-ring positions of the mouth corners
 
-TEETH_LIGHTER, TEETH_PALER = 0.15, 0.15  # without_teeth: ramps in the lips' lightness and chroma
+TEETH_LIGHTER, TEETH_PALER = 0.15, 0.15  # toothness: ramps in the lips' lightness and chroma
 
 
 def toothness(mouth: np.ndarray, points: np.ndarray) -> np.ndarray:
@@ -38,22 +37,6 @@ def toothness(mouth: np.ndarray, points: np.ndarray) -> np.ndarray:
     lips_l, lips_c = max(float(np.median(light[band])), 1.0), max(float(np.median(chroma[band])), 1.0)
     tooth = smoothstep((light / lips_l - 1) / TEETH_LIGHTER) * smoothstep((lips_c - chroma) / (TEETH_PALER * lips_c))
     return tooth * inner
-
-
-def without_teeth(mouth: np.ndarray, points: np.ndarray) -> np.ndarray:
-    """``mouth`` (h, w, 3) uint8, a driver frame's mouth, with its teeth (:func:`toothness`) turned into
-    its dark cavity, the mean colour of the darkest fifth of the opening: where a source keeps its own
-    teeth, the driver's showed between them as a second row (lp_d11's child, tinted by the cheeks'
-    gain, as a flat pink band between the laughing Image_with_alpha.png's teeth). ``points``: the
-    frame's landmarks in the crop's pixels."""
-    tooth = toothness(mouth, points)
-    inner = polygon_mask(points, INNER_LIPS, mouth.shape[:2])
-    if not tooth.any():
-        return mouth
-    light = mouth[inner].astype(np.float32) @ np.array(LUMA, np.float32)
-    cavity = mouth[inner][light <= np.percentile(light, 20)].astype(np.float32).mean(0)
-    out = mouth * (1 - tooth[..., None]) + cavity * tooth[..., None]
-    return np.clip(np.round(out), 0, 255).astype(np.uint8)
 
 
 LOWER_RING = [CORNERS[0], *range(len(INNER_LIPS) - 1, CORNERS[1] - 1, -1)]  # the lower lip, corner to corner
