@@ -159,14 +159,16 @@ class MediaPipeFaces:
         """All faces in a still image, largest first.
 
         If the whole image shows none and ``search`` is set, search overlapping tiles (1, 1/2, 1/4 of the short side),
-        each upright and rotated by +-35 degrees: BlazeFace misses small and strongly tilted faces.
+        each upright and rotated by +-35 degrees: BlazeFace misses small and strongly tilted faces. The
+        whole image is also tried upside down (a scan or a photo taken turned over, without an EXIF
+        orientation): the detector sees no face turned by 180°.
         """
         h, w = rgb.shape[:2]
         dets = self._convert(self._lm.detect(mp_image(rgb)), w, h)
         for level in (1, 2, 4):
             if dets or not search:
                 break
-            dets = self._detect_tiles(rgb, max(64, min(h, w) // level), angles=(0, 35, -35)[level == 1:])
+            dets = self._detect_tiles(rgb, max(64, min(h, w) // level), angles=((35, -35, 180) if level == 1 else (0, 35, -35)))
         return sorted(dets, key=lambda d: -d.area)
 
     def _detect_tiles(self, rgb: np.ndarray, tile: int, angles: tuple[int, ...]) -> list[Detection]:
