@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 
 from reenact.errors import BadInputError
-from reenact.face.crop import apply_affine, invert_affine
+from reenact.face.crop import apply_affine, invert_affine, warp_crop
 from reenact.face.fit import FaceFit
 from reenact.face.mediapipe_backend import Detection
 from reenact.face.mesh import MEDIAPIPE, topology
@@ -81,12 +81,20 @@ class GeometricWarp(_Engine):
         from reenact.render.layers import make_layers
 
         super().__init__(source, device, paste_back, like)
+        size = source.crop.shape[0]
+        # Without paste-back the engine's image is the crop grown by ``margin`` on each side: a head
+        # moved inside the crop reads the photo beyond its edge, where it read the edge's pixels
+        # repeated (streaks across the hair at the crop's corners, make_demo's source driven by lp_d11).
+        self.margin = 0 if paste_back else size // 4
+        grown = source.affine + np.array([[0, 0, self.margin], [0, 0, self.margin]])
+        if not paste_back:
+            self.src = _to_tensor(warp_crop(source.image, grown, size + 2 * self.margin), device)
         if self._shares_image(like):
             self.layers = like.layers
         else:
             person = None if source.person is None else torch.as_tensor(source.person, device=device)[None, None]
             if person is not None and not paste_back:
-                person = _crop_layer(person, source.affine, source.crop.shape[0])
+                person = _crop_layer(person, grown, size + 2 * self.margin)
             self.layers = make_layers(self.src, person)
         self.mouth = None
         if source.fit.topology == MEDIAPIPE:  # the mouth's contour is MediaPipe's
@@ -98,12 +106,13 @@ class GeometricWarp(_Engine):
             from reenact.render.eyes import Gaze
 
             pts = np.asarray(source.detection.points, np.float64)[:, :2]  # image pixels
-            self.gaze = Gaze(pts if paste_back else apply_affine(source.affine, pts))
+            self.gaze = Gaze(pts if paste_back else apply_affine(grown, pts))
 
     def _in_image(self, verts: np.ndarray) -> np.ndarray:
-        """Crop-pixel vertices (B, V, 2+) as pixels of the engine's image (the full source with paste-back)."""
+        """Crop-pixel vertices (B, V, 2+) as pixels of the engine's image (the full source with paste-back,
+        else the grown crop)."""
         xy = np.asarray(verts, np.float64)[..., :2]
-        return apply_affine(invert_affine(self.source.affine), xy) if self.paste_back else xy
+        return apply_affine(invert_affine(self.source.affine), xy) if self.paste_back else xy + self.margin
 
     def _render(self, fits: list[FaceFit], drivers=None, frames: torch.Tensor | None = None
                 ) -> tuple[torch.Tensor, tuple[int, int, int, int], torch.Tensor]:
@@ -132,15 +141,16 @@ class GeometricWarp(_Engine):
 
     def positions(self, fits: list[FaceFit], drivers=None) -> tuple[torch.Tensor, tuple[int, int, int, int]]:
         """Where each target pixel samples the source: (B, h, w, 2) pixel positions in the engine's
-        image (the crop, or the full source with ``paste_back``) for the target box (x0, y0, x1, y1);
+        image (the crop grown by ``margin``, or the full source with ``paste_back``) for the target box (x0, y0, x1, y1);
         with ``drivers``, the irises moved to the drivers' gaze (:mod:`reenact.render.eyes`)."""
         size = self.source.crop.shape[0]
         head, flow, pad = self._head_flow(fits, size)
         if not self.paste_back:
             from reenact.render.layers import pixel_grid
 
-            inner = flow[:, :, pad:pad + size, pad:pad + size]
-            pos, box = pixel_grid(size, size, flow.device, flow.dtype) + inner.permute(0, 2, 3, 1), (0, 0, size, size)
+            inner, m = flow[:, :, pad:pad + size, pad:pad + size], self.margin
+            pos = pixel_grid(size, size, flow.device, flow.dtype, m, m) + inner.permute(0, 2, 3, 1)
+            box = (m, m, m + size, m + size)
         else:
             pos, box = _image_positions(head, flow, pad, self.source.affine, self.src.shape[-2:])
         if self.gaze is not None:

@@ -14,12 +14,13 @@ from conftest import drive_fits
 from reenact import weights
 from reenact.animator import prepare_sources
 from reenact.drive import DriveOptions, drive
-from reenact.engines import GeometricWarp
+from reenact.engines import GeometricWarp, _rigid_motion
 from reenact.face.crop import apply_affine, invert_affine
 from reenact.face.geometry import make_geometry
 from reenact.face.regions import INNER_LIPS, openings_mask, polygon_mask
 from reenact.io import VideoReader, read_image, write_image
 
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 GRADIENT_BOUND = 3.5  # ||grad f||_2 in px/px outside the lid margins and inner lips; render/warp.unfold holds the
 # half-resolution flow to 3 (UNFOLD_CAP). Measured max 2.60, the gaze included; without unfold 9.4 at lp_s0's lower
 # lip driven by lp_d18's wide-open mouth
@@ -247,11 +248,6 @@ def test_the_head_motion_on_a_lattice_matches_it_per_pixel(pipeline, testdata):
     interpolated (engines._rigid_motion). Against evaluating it at every image pixel, on lp_d11's
     turns and nods (frames 100-224), in image pixels: at most 0.5 px apart (measured 0.44, mean 0.001,
     where the head moves by up to 100 px)."""
-    from conftest import drive_fits
-
-    from reenact.engines import GeometricWarp, _rigid_motion
-    from reenact.face.crop import invert_affine
-
     src, fits, _ = drive_fits(pipeline, testdata, "Image_with_alpha.png", "lp_d11.mp4", [100, 117, 120, 160, 210, 224])
     engine = GeometricWarp(src, torch.device("cpu"), True)
     head, _, _ = engine._head_flow(fits, src.crop.shape[0])
@@ -266,3 +262,32 @@ def test_the_head_motion_on_a_lattice_matches_it_per_pixel(pipeline, testdata):
           f"largest motion {float(moved.max()):.1f} px")
     assert float(moved.max()) > 20, "the head moves"
     assert float(apart.max()) < 0.5
+
+
+def _streaks(frame: np.ndarray, band: int = 16, edge: int = 12) -> float:
+    """The fraction of the crop's outer ``band`` px where the picture is a streak across its edge:
+    no change at all along the edge's normal (an edge pixel repeated) while the neighbour along the
+    edge differs by more than ``edge`` (levels, summed over RGB)."""
+    f = frame.astype(np.int32).sum(-1)
+    dx, dy = np.abs(f[:-1, 1:] - f[:-1, :-1]), np.abs(f[1:, :-1] - f[:-1, :-1])
+    sides, ends = np.zeros(dx.shape, bool), np.zeros(dx.shape, bool)
+    sides[:, :band] = sides[:, -band:] = True
+    ends[:band] = ends[-band:] = True
+    streak = (sides & (dx == 0) & (dy > edge)) | (ends & (dy == 0) & (dx > edge))
+    return float(streak.sum() / (sides | ends).sum())
+
+
+@pytest.mark.parametrize("face, video", [(str(EXAMPLES / "source.png"), "lp_d11.mp4"), ("lp_s6.jpg", "lp_d18.mp4"),
+                                         ("Image_with_alpha.png", "lp_d11.mp4")])
+def test_a_moved_head_reads_the_photo_beyond_the_crop(pipeline, testdata, face, video):
+    """Without --paste-back, a head moved inside the crop reads the photo beyond the crop's edge (the
+    engine's image is the crop grown by a quarter): every 4th frame of 100-224, the fraction of the
+    crop's outer 16 px that are streaks (_streaks) stays within 0.003 of the source crop's own
+    (measured +0.0016, +0.0012, +0.0004). Reading the crop's edge pixels repeated, as before, drew
+    horizontal bands across the hair at the corners: up to +0.031, +0.013, +0.030."""
+    src, fits, drivers = drive_fits(pipeline, testdata, face, video, list(range(100, 225, 4)))
+    engine = GeometricWarp(src, torch.device("cpu"), False)
+    out = np.concatenate([engine(fits[i:i + 8], drivers[i:i + 8]) for i in range(0, len(fits), 8)])
+    own, worst = _streaks(src.crop), max(_streaks(f) for f in out)
+    print(f"{Path(face).name} x {video}: streaks {worst:.4f} at most, the source crop {own:.4f}")
+    assert worst <= own + 0.003
