@@ -65,10 +65,20 @@ def test_a_truncated_camera_file_ends_with_one_line_and_a_playable_recording(tes
     assert 50 < len(read_frames(tmp_path / "o.mp4")) < 225
 
 
+def _long_camera(testdata, tmp_path):
+    """lp_d11 three times over (27 s). The file camera keeps to real time, and under the suite's
+    other worker the models' start took so long that the 9 s clip alone ended before the test's key or
+    signal came ("end of the camera stream": the window test in CI, then the SIGINT test in a fresh
+    clone's `.ci/run`, 2026-12-07)."""
+    camera = tmp_path / "camera.mp4"
+    ffmpeg("-stream_loop", "2", "-i", testdata / "videos" / "lp_d11.mp4", "-c", "copy", camera)
+    return camera
+
+
 def test_sigint_stops_with_exit_0_and_a_playable_recording(testdata, tmp_path):
     out = tmp_path / "o.mp4"
     proc = subprocess.Popen([sys.executable, "-m", "reenact", "live", str(SOURCE), "--camera",
-                             str(testdata / "videos" / "lp_d11.mp4"), "--record", str(out), "--no-window"],
+                             str(_long_camera(testdata, tmp_path)), "--record", str(out), "--no-window"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.time() + 60
     while time.time() < deadline and not list(tmp_path.glob(".o.*partial.mp4")):
@@ -144,10 +154,7 @@ def test_window_under_xvfb_shows_frames(testdata, tmp_path):
     xvfb = subprocess.Popen(["Xvfb", display, "-screen", "0", "800x600x24", "-nolisten", "tcp"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        # lp_d11 three times over (27 s): the 9 s clip alone ended before the q key came when the
-        # suite's other worker slowed the models' start (CI, 2026-12-07: "end of the camera stream")
-        camera = tmp_path / "camera.mp4"
-        ffmpeg("-stream_loop", "2", "-i", testdata / "videos" / "lp_d11.mp4", "-c", "copy", camera)
+        camera = _long_camera(testdata, tmp_path)
         time.sleep(1.0)
         env = dict(os.environ, DISPLAY=display, QT_QPA_PLATFORM="xcb")
         proc = subprocess.Popen([sys.executable, "-m", "reenact", "live", str(SOURCE), "--camera",
