@@ -66,10 +66,9 @@ def test_a_truncated_camera_file_ends_with_one_line_and_a_playable_recording(tes
 
 
 def _long_camera(testdata, tmp_path):
-    """lp_d11 three times over (27 s). The file camera keeps to real time, and under the suite's
-    other worker the models' start took so long that the 9 s clip alone ended before the test's key or
-    signal came ("end of the camera stream": the window test in CI, then the SIGINT test in a fresh
-    clone's `.ci/run`, 2026-12-07)."""
+    """lp_d11 three times over (27 s). The file camera keeps to real time from before the models
+    load, and under the suite's other worker the 9 s clip alone ended before the window test's q key
+    came ("end of the camera stream", CI 2026-12-07)."""
     camera = tmp_path / "camera.mp4"
     ffmpeg("-stream_loop", "2", "-i", testdata / "videos" / "lp_d11.mp4", "-c", "copy", camera)
     return camera
@@ -77,9 +76,12 @@ def _long_camera(testdata, tmp_path):
 
 def test_sigint_stops_with_exit_0_and_a_playable_recording(testdata, tmp_path):
     out = tmp_path / "o.mp4"
+    # SIGINT as a terminal gives it: a suite started in the background by a non-interactive shell
+    # (`.ci/run &`) passes SIGINT on ignored, and the run then played the whole clip.
     proc = subprocess.Popen([sys.executable, "-m", "reenact", "live", str(SOURCE), "--camera",
                              str(_long_camera(testdata, tmp_path)), "--record", str(out), "--no-window"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 60
     while time.time() < deadline and not list(tmp_path.glob(".o.*partial.mp4")):
         time.sleep(0.1)
