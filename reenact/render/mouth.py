@@ -5,16 +5,16 @@ the source's lips and teeth across the gap (the "giant teeth" grin). Inside the 
 contour (``regions.INNER_LIPS``) this paints instead:
 
 * the source's own mouth interior (teeth, tongue) at its natural size, cut where its upper teeth
-  end (:func:`~reenact.render.teeth.bite_side`); the upper teeth hang from the driven upper lip and the rest from the
-  lower lip, each at the same distance from its lip as in the source (:func:`~reenact.render.teeth.hang`), so nothing
-  stretches and the teeth follow the lips' curve;
+  end (:func:`~reenact.render.teeth.bite_side`): the upper teeth hang from the driven upper lip and
+  the rest from the lower lip, each at the same distance from its lip as in the source
+  (:func:`~reenact.render.teeth.hang`), so nothing stretches and the teeth follow the lips' curve;
 * where that leaves a gap, the driver's own mouth interior (tongue, palate; see below), or without
   a driver frame a shaded cavity: the lips' mean colour darkened to ``CAVITY`` of it at the centre
   and ``CAVITY_RIM`` near the lips. The driver's interior is mapped onto the whole driven opening,
-  so its upper teeth lie behind the source's (turning them into the driver's cavity colour, tried,
-  left flat dark blocks with stepped edges where the child of lp_d11 showed her lower teeth). The cavity alone was a flat black hole where the driver
-  showed a pink tongue (``make demo``, frames 80-146: interior/lips lightness 0.30-0.33, the
-  driver's 0.60-0.82).
+  so its upper teeth lie behind the source's. (Turning them into the driver's cavity colour was
+  tried: it left flat dark blocks with stepped edges where lp_d11's child showed her lower teeth.)
+  The cavity alone was a flat black hole where the driver showed a pink tongue (``make demo``,
+  frames 80-146: interior/lips lightness 0.30-0.33, the driver's 0.60-0.82).
 
 A source whose mouth is closed or barely open (inner-lip gap under ``SOURCE_OPEN`` of the width)
 has too little interior to reuse, and the cavity alone is a black hole where a driver smiling with
