@@ -86,7 +86,7 @@ class GeometricWarp(_Engine):
         # moved inside the crop reads the photo beyond its edge, where it read the edge's pixels
         # repeated (streaks across the hair at the crop's corners, make_demo's source driven by lp_d11).
         self.margin = 0 if paste_back else size // 4
-        grown = source.affine + np.array([[0, 0, self.margin], [0, 0, self.margin]])
+        grown = _grown(source.affine, self.margin)
         if not paste_back:
             self.src = _to_tensor(warp_crop(source.image, grown, size + 2 * self.margin), device)
         if self._shares_image(like):
@@ -237,9 +237,7 @@ def _image_positions(head, nonrigid: torch.Tensor, pad: int, affine: np.ndarray,
     h, w = shape
     a = torch.as_tensor(affine, dtype=nonrigid.dtype, device=nonrigid.device)
     inv = torch.as_tensor(invert_affine(affine), dtype=a.dtype, device=a.device)
-    grown = affine.copy()
-    grown[:, 2] += pad
-    x0, y0, x1, y1 = crop_bounds(grown, n, (h, w))  # where n can be non-zero: the grown crop
+    x0, y0, x1, y1 = crop_bounds(_grown(affine, pad), n, (h, w))  # where n can be non-zero: the grown crop
     reach = head.reach()[:, None] * inv[:, :2].abs().sum(1)  # (B, 2) image pixels (the crop is axis-aligned)
     centre = head.centre @ inv[:, :2].T + inv[:, 2]
     lo, hi = (centre - reach).min(0).values.floor().tolist(), (centre + reach).max(0).values.ceil().tolist()
@@ -252,6 +250,11 @@ def _image_positions(head, nonrigid: torch.Tensor, pad: int, affine: np.ndarray,
     nq = F.grid_sample(feathered, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
     src_q = _rigid_motion(head, a, box, size) + nq.permute(0, 2, 3, 1) + q
     return _affine(src_q, inv), box
+
+
+def _grown(affine: np.ndarray, pad: int) -> np.ndarray:
+    """The image -> crop ``affine`` of the crop grown by ``pad`` px on each side."""
+    return affine + np.array([[0.0, 0.0, pad], [0.0, 0.0, pad]])
 
 
 def _affine(p: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
@@ -277,13 +280,13 @@ def _rigid_motion(head, a: torch.Tensor, box: tuple, size: tuple[int, int], step
     from reenact.render.layers import pixel_grid
 
     s = step or max(1, int(2.0 / float(torch.linalg.matrix_norm(a[:, :2], ord=2))))  # image pixels per 2 crop pixels
-    if s == 1:
-        q = _affine(pixel_grid(*size, a.device, a.dtype, box[0], box[1]), a).expand(head.motion.shape[0], -1, -1, -1)
-        return head.weight(q)[..., None] * head.rigid(q)
     rows, cols = -(-(size[0] - 1) // s) + 1, -(-(size[1] - 1) // s) + 1  # lattice points: 0, s, 2s, ... past the end
     lattice = pixel_grid(rows, cols, a.device, a.dtype) * s - (s - 1) * 0.5 + a.new_tensor([box[0], box[1]])
     q = _affine(lattice, a).expand(head.motion.shape[0], -1, -1, -1)  # (B, rows, cols, 2)
-    coarse = (head.weight(q)[..., None] * head.rigid(q)).permute(0, 3, 1, 2)  # (B, 2, rows, cols)
+    hr = head.weight(q)[..., None] * head.rigid(q)
+    if s == 1:  # the lattice is the pixels
+        return hr
+    coarse = hr.permute(0, 3, 1, 2)  # (B, 2, rows, cols)
     ys = torch.arange(size[0], device=a.device, dtype=a.dtype) / (s * max(rows - 1, 1)) * 2 - 1
     xs = torch.arange(size[1], device=a.device, dtype=a.dtype) / (s * max(cols - 1, 1)) * 2 - 1
     grid = torch.stack(torch.meshgrid(ys, xs, indexing="ij")[::-1], -1)[None].expand(len(coarse), -1, -1, -1)

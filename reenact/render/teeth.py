@@ -103,7 +103,8 @@ def bite_side(image: torch.Tensor, q: torch.Tensor, ring: np.ndarray, local: np.
     tooth = toothness(rgb, local).reshape(-1)
     c0, along, down, length, upper, lower = lip_frame(ring)
     xy = q.reshape(-1, 2).cpu().double().numpy() - c0
-    u, below_lip = np.clip(xy @ along / length, 0, 1), xy @ down - upper(np.clip(xy @ along / length, 0, 1))
+    u = np.clip(xy @ along / length, 0, 1)
+    below_lip = xy @ down - upper(u)
     gap = np.maximum(lower(u) - upper(u), 1e-3)
     step = max(length / 100, 1.0)
     depths = np.arange(0.0, TEETH_REACH * length, step)
