@@ -96,11 +96,17 @@ class GeometricWarp(_Engine):
             if person is not None and not paste_back:
                 person = _crop_layer(person, grown, size + 2 * self.margin)
             self.layers = make_layers(self.src, person)
-        self.mouth = None
+        self.mouth = self.mirror = None
         if source.fit.topology == MEDIAPIPE:  # the mouth's contour is MediaPipe's
             from reenact.render.mouth import MouthFill
 
             self.mouth = MouthFill(self.src, self._in_image(source.fit.vertices[None])[0])
+            from reenact.render.mirror import MirrorFill
+
+            self.mirror = MirrorFill(source.fit.vertices, self.faces, size, self._in_image, self.layers.stack[:1, 3:])
+            m = self.margin
+            self.to_crop = torch.as_tensor(source.affine if paste_back else [[1.0, 0, -m], [0, 1.0, -m]],
+                                           dtype=torch.float32, device=device)
         self.gaze = None
         if source.fit.topology == MEDIAPIPE and source.detection is not None and len(source.detection.points) >= 478:
             from reenact.render.eyes import Gaze
@@ -122,16 +128,29 @@ class GeometricWarp(_Engine):
         read from them (``--face-index all``: the other faces already animated), only where it samples."""
         from reenact.render.layers import composite, reach
 
-        pos, box = self.positions(fits, drivers)
+        pos, box, seen = self._positions(fits, drivers)
         layers, (x0, y0) = self.layers, (0, 0)
         if frames is not None:  # Layers.over on the whole frames, per face, was half of --face-index all's time
             x0, y0, x1, y1 = reach(pos, box, frames.shape[-2:])
             layers = self.layers.window(x0, y0, x1, y1).over(frames[:, :, y0:y1, x0:x1])
         shifted = (box[0] - x0, box[1] - y0, box[2] - x0, box[3] - y0)
         out, alpha = composite(layers, pos - pos.new_tensor([x0, y0]), shifted)
+        out = self._fills(out, layers.back[:, :, shifted[1]:shifted[3], shifted[0]:shifted[2]], pos, box, seen,
+                          fits, drivers)
+        return out, box, alpha
+
+    def _fills(self, out: torch.Tensor, back: torch.Tensor, pos: torch.Tensor, box, seen, fits, drivers) -> torch.Tensor:
+        """The fills over ``out``, the composited warp of ``box``: face the head left behind shows the
+        background ``back`` (B̃ of the box, :meth:`MirrorFill.ghost <reenact.render.mirror.MirrorFill.ghost>`),
+        face the source hides its mirror image (``seen`` from :meth:`_positions`), the mouth its interior."""
+        if self.mirror is not None:
+            verts, cov, mirrored = seen
+            out = out + self.mirror.ghost(pos, verts, cov, self.to_crop, box) * (back - out)
+            if mirrored is not None:
+                out = self.mirror.paint(out, self.src, mirrored, self.to_crop, box)
         if self.mouth is not None:
             out = self.mouth(out, box, self._in_image(np.stack([f.vertices for f in fits])), drivers)
-        return out, box, alpha
+        return out
 
     @torch.no_grad()
     def __call__(self, fits: list[FaceFit], drivers=None) -> np.ndarray:
@@ -143,8 +162,14 @@ class GeometricWarp(_Engine):
         """Where each target pixel samples the source: (B, h, w, 2) pixel positions in the engine's
         image (the crop grown by ``margin``, or the full source with ``paste_back``) for the target box (x0, y0, x1, y1);
         with ``drivers``, the irises moved to the drivers' gaze (:mod:`reenact.render.eyes`)."""
+        return self._positions(fits, drivers)[:2]
+
+    def _positions(self, fits: list[FaceFit], drivers=None):
+        """:meth:`positions`, and what the self-occlusion fill needs: the driven meshes (B, V, 3) in
+        crop pixels, their coverage at half resolution and the mirror's maps (:meth:`MirrorFill.maps
+        <reenact.render.mirror.MirrorFill.maps>`, or None)."""
         size = self.source.crop.shape[0]
-        head, flow, pad = self._head_flow(fits, size)
+        head, flow, pad, seen = self._head_flow(fits, size)
         if not self.paste_back:
             from reenact.render.layers import pixel_grid
 
@@ -155,7 +180,7 @@ class GeometricWarp(_Engine):
             pos, box = _image_positions(head, flow, pad, self.source.affine, self.src.shape[-2:])
         if self.gaze is not None:
             pos = self.gaze(pos, box, self._in_image(np.stack([f.vertices for f in fits])), drivers)
-        return pos, box
+        return pos, box, seen
 
     def _head_flow(self, fits: list[FaceFit], size: int):
         """The driven head, and the backward flow in pixels (B, 2, S + 2 pad, S + 2 pad) on the crop
@@ -170,6 +195,7 @@ class GeometricWarp(_Engine):
         from reenact.render.guidance import geom_disp
         from reenact.render.head import SCREEN_KAPPA, Head, rigid_field
         from reenact.render.layers import pixel_grid
+        from reenact.render.rasterize import coverage
         from reenact.render.warp import extend_flow, fill_holes, smooth, unfold
 
         pad = size // 4 if self.paste_back else size // 8
@@ -177,19 +203,22 @@ class GeometricWarp(_Engine):
         low, p = n // 2, pad // 2
         head = Head.of(self.source.fit, fits, self.device, self._others())
         # the mesh is rendered inside the crop only (at half resolution) and padded with "no mesh"
-        flow, mask = geom_disp(self.src_verts.expand(len(fits), -1, -1) * 0.5, self._verts(fits) * 0.5, self.faces,
-                               size // 2)
-        flow, mask = F.pad(flow * (size / 2.0), (p, p, p, p)), F.pad(mask, (p, p, p, p))  # (B, 2, low, low) px
+        verts = self._verts(fits)
+        cov = coverage(verts * 0.5, self.faces, (size // 2, size // 2))
+        flow, mask = geom_disp(self.src_verts.expand(len(fits), -1, -1) * 0.5, verts * 0.5, self.faces, size // 2, cov)
+        mirrored = None if self.mirror is None else self.mirror.maps(verts, cov)
+        known = mask if mirrored is None else mask * (mirrored[:, 2:] < 0.5)  # what the source hides is filled
+        flow, known = F.pad(flow * (size / 2.0), (p, p, p, p)), F.pad(known, (p, p, p, p))  # (B, 2, low, low) px
         base = F.interpolate(rigid_field(head, low // 2, -pad, 2 * n / low), size=(low, low), mode="bilinear",
                              align_corners=False)  # smooth: computed at a quarter of the resolution
-        filled, closed = fill_holes(flow, mask, round(0.15 * low))  # eyes and mouth, from their rims
+        filled, closed = fill_holes(flow, known, round(0.15 * low))  # eyes and mouth, from their rims
         q = (pixel_grid(low, low, flow.device, flow.dtype) * (n / low) - pad).expand(len(fits), -1, -1, -1)
         screen = head.screen(q)[:, None]  # (B, 1, low, low): the non-rigid rest stays off the hair
-        flow = smooth(extend_flow(filled, closed, feather=4, base=base, screen=screen, kappa=SCREEN_KAPPA), inside=mask)
+        flow = smooth(extend_flow(filled, closed, feather=4, base=base, screen=screen, kappa=SCREEN_KAPPA), inside=known)
         flow = unfold(flow, n / low, exclude=self._openings(fits, p, low))
         if self.paste_back:
             flow = flow - base
-        return head, F.interpolate(flow, size=(n, n), mode="bilinear", align_corners=False), pad
+        return head, F.interpolate(flow, size=(n, n), mode="bilinear", align_corners=False), pad, (verts, cov, mirrored)
 
     def _others(self) -> np.ndarray | None:
         """The other faces' heads (N, 3) in crop pixels, or None."""

@@ -106,18 +106,24 @@ def test_warp_never_folds_and_its_gradient_is_bounded(pipeline, testdata, paste_
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("face, video, frames, paste_back", [
-    ("lp_s0.jpg", "lp_d18.mp4", [*range(80, 88), *range(132, 142)], False),  # thin lips, a wide-open mouth
-    ("lp_s6.jpg", "lp_d11.mp4", range(217, 225), True),  # a statue's jaw on the hardest nod
-    (str(Path(__file__).resolve().parents[1] / "examples" / "source.png"), "lp_d11.mp4", range(213, 225), False),
-    ("Image_with_alpha.png", "lp_d18.mp4", range(128, 138), False),  # a tilted, laughing face, a hand on the forehead
-], ids=["lp_s0-lp_d18", "lp_s6-lp_d11", "example-lp_d11", "alpha-lp_d18"])
-def test_other_faces_and_drivers_do_not_fold(pipeline, testdata, face, video, frames, paste_back):
+@pytest.mark.parametrize("face, index, video, frames, paste_back", [
+    ("lp_s0.jpg", None, "lp_d18.mp4", [*range(80, 88), *range(132, 142)], False),  # thin lips, a wide-open mouth
+    ("lp_s6.jpg", None, "lp_d11.mp4", range(217, 225), True),  # a statue's jaw on the hardest nod
+    (str(Path(__file__).resolve().parents[1] / "examples" / "source.png"), None, "lp_d11.mp4", range(213, 225), False),
+    ("Image_with_alpha.png", None, "lp_d18.mp4", range(128, 138), False),  # a tilted, laughing face, a hand on the forehead
+    pytest.param("group_t1.jpg", 1, "lp_d11.mp4", range(108, 127), False, marks=pytest.mark.xfail(
+        strict=True, reason="a known defect: at the far eye's inner corner beside the nose a 3 × 10 px patch folds "
+        "(det down to -2.1 with the plain warp, -2.6 with the mirror fill's flow); see render/mirror.py")),
+], ids=["lp_s0-lp_d18", "lp_s6-lp_d11", "example-lp_d11", "alpha-lp_d18", "group1-lp_d11"])
+def test_other_faces_and_drivers_do_not_fold(pipeline, testdata, face, index, video, frames, paste_back):
     """The face mesh's own flow folded on these frames (min det -0.77 at lp_s0's lower lip, -0.35 under
     lp_s6's jaw, -0.15 at the example's mouth corner, -0.06 beside a mesh on BWPictureHuman's cheek, now left out; ‖∇f‖ up to
     9.4 at lp_s0's lower lip): a driver's lower lip that rolls over its opening mouth flips the mesh's
-    triangles in 2D, and on thinner source lips further. render/warp.unfold relaxes such patches."""
-    src, fits, drivers = drive_fits(pipeline, testdata, face, video, frames)
+    triangles in 2D, and on thinner source lips further. render/warp.unfold relaxes such patches.
+    group_t1's face 1 (yaw −47°) turning towards the camera still folds, with or without the mirror
+    fill (render/mirror.py) extending the flow over what its nose hides: kept here, expected to fail,
+    so that whoever fixes it sees so."""
+    src, fits, drivers = drive_fits(pipeline, testdata, face, video, frames, face_index=index)
     worst_det, worst_grad = _worst_jacobian(GeometricWarp(src, torch.device("cpu"), paste_back), fits, drivers)
     print(f"{Path(face).stem} x {video}: min det {worst_det:.3f}, max ||grad f|| {worst_grad:.2f}")
     assert worst_det > 0, "the warp folds over"
@@ -199,16 +205,19 @@ def test_a_half_confident_person_that_moves_a_little_keeps_its_colour(pipeline, 
 
 def test_no_motion_gives_the_source_back_exactly(pipeline, testdata):
     """Driven by its own fit, the paste-back warp returns the source image: the rigid motion is the
-    identity, the flow zero, the plate unused (the head did not move) and pixels outside the box copied."""
+    identity, the flow zero, the plate unused (the head did not move) and pixels outside the box copied.
+    group_t1's face 1 (yaw −47°, its nose hides the far cheek): the mirror fill (render/mirror.py)
+    finds nothing hidden that the source does not hide too, and the ghost no face left behind."""
     geo = make_geometry("mediapipe")
-    path = testdata / "faces" / "lp_s0.jpg"
-    image = read_image(path)
-    src = prepare_sources(path, image, pipeline, 256, None, geo)[0]
-    for paste_back, want in ((True, image), (False, src.crop)):
-        out = GeometricWarp(src, torch.device("cpu"), paste_back)([src.fit])[0]
-        diff = np.abs(out.astype(int) - want)
-        print(f"paste_back={paste_back}: max difference {diff.max()}")
-        assert diff.max() <= 1
+    for name, index in (("lp_s0.jpg", None), ("group_t1.jpg", 1)):
+        path = testdata / "faces" / name
+        image = read_image(path)
+        src = prepare_sources(path, image, pipeline, 256, index, geo)[0]
+        for paste_back, want in ((True, image), (False, src.crop)):
+            out = GeometricWarp(src, torch.device("cpu"), paste_back)([src.fit])[0]
+            diff = np.abs(out.astype(int) - want)
+            print(f"{name} paste_back={paste_back}: max difference {diff.max()}")
+            assert diff.max() <= 1
 
 
 def test_a_checkpoint_pastes_back_through_the_person_mask(pipeline, testdata):
@@ -250,7 +259,7 @@ def test_the_head_motion_on_a_lattice_matches_it_per_pixel(pipeline, testdata):
     where the head moves by up to 100 px)."""
     src, fits, _ = drive_fits(pipeline, testdata, "Image_with_alpha.png", "lp_d11.mp4", [100, 117, 120, 160, 210, 224])
     engine = GeometricWarp(src, torch.device("cpu"), True)
-    head, _, _ = engine._head_flow(fits, src.crop.shape[0])
+    head, _, _, _ = engine._head_flow(fits, src.crop.shape[0])
     a = torch.as_tensor(src.affine, dtype=torch.float32)
     h, w = src.image.shape[:2]
     box = (0, 0, w, h)
