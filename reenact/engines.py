@@ -103,7 +103,7 @@ class GeometricWarp(_Engine):
             self.mouth = MouthFill(self.src, self._in_image(source.fit.vertices[None])[0])
             from reenact.render.mirror import MirrorFill
 
-            self.mirror = MirrorFill(source.fit.vertices, self.faces, size, self._in_image, self.layers.stack[:1, 3:])
+            self.mirror = MirrorFill(source.fit.vertices, self.faces, size, self._in_image)
             m = self.margin
             self.to_crop = torch.as_tensor(source.affine if paste_back else [[1.0, 0, -m], [0, 1.0, -m]],
                                            dtype=torch.float32, device=device)
@@ -128,26 +128,22 @@ class GeometricWarp(_Engine):
         read from them (``--face-index all``: the other faces already animated), only where it samples."""
         from reenact.render.layers import composite, reach
 
-        pos, box, seen = self._positions(fits, drivers)
+        pos, box, mirrored = self._positions(fits, drivers)
         layers, (x0, y0) = self.layers, (0, 0)
         if frames is not None:  # Layers.over on the whole frames, per face, was half of --face-index all's time
             x0, y0, x1, y1 = reach(pos, box, frames.shape[-2:])
             layers = self.layers.window(x0, y0, x1, y1).over(frames[:, :, y0:y1, x0:x1])
         shifted = (box[0] - x0, box[1] - y0, box[2] - x0, box[3] - y0)
         out, alpha = composite(layers, pos - pos.new_tensor([x0, y0]), shifted)
-        out = self._fills(out, layers.back[:, :, shifted[1]:shifted[3], shifted[0]:shifted[2]], pos, box, seen,
-                          fits, drivers)
+        out = self._fills(out, box, mirrored, fits, drivers)
         return out, box, alpha
 
-    def _fills(self, out: torch.Tensor, back: torch.Tensor, pos: torch.Tensor, box, seen, fits, drivers) -> torch.Tensor:
-        """The fills over ``out``, the composited warp of ``box``: face the head left behind shows the
-        background ``back`` (B̃ of the box, :meth:`MirrorFill.ghost <reenact.render.mirror.MirrorFill.ghost>`),
-        face the source hides its mirror image (``seen`` from :meth:`_positions`), the mouth its interior."""
-        if self.mirror is not None:
-            verts, cov, mirrored = seen
-            out = out + self.mirror.ghost(pos, verts, cov, self.to_crop, box) * (back - out)
-            if mirrored is not None:
-                out = self.mirror.paint(out, self.src, mirrored, self.to_crop, box)
+    def _fills(self, out: torch.Tensor, box, mirrored, fits, drivers) -> torch.Tensor:
+        """The fills over ``out``, the composited warp of ``box``: face the source hides, its mirror
+        image (``mirrored``, the maps from :meth:`_positions`, or None: :meth:`MirrorFill.paint
+        <reenact.render.mirror.MirrorFill.paint>`); the mouth, its interior."""
+        if mirrored is not None:
+            out = self.mirror.paint(out, self.src, mirrored, self.to_crop, box)
         if self.mouth is not None:
             out = self.mouth(out, box, self._in_image(np.stack([f.vertices for f in fits])), drivers)
         return out
@@ -165,11 +161,10 @@ class GeometricWarp(_Engine):
         return self._positions(fits, drivers)[:2]
 
     def _positions(self, fits: list[FaceFit], drivers=None):
-        """:meth:`positions`, and what the self-occlusion fill needs: the driven meshes (B, V, 3) in
-        crop pixels, their coverage at half resolution and the mirror's maps (:meth:`MirrorFill.maps
+        """:meth:`positions`, and the self-occlusion fill's maps (:meth:`MirrorFill.maps
         <reenact.render.mirror.MirrorFill.maps>`, or None)."""
         size = self.source.crop.shape[0]
-        head, flow, pad, seen = self._head_flow(fits, size)
+        head, flow, pad, mirrored = self._head_flow(fits, size)
         if not self.paste_back:
             from reenact.render.layers import pixel_grid
 
@@ -180,7 +175,7 @@ class GeometricWarp(_Engine):
             pos, box = _image_positions(head, flow, pad, self.source.affine, self.src.shape[-2:])
         if self.gaze is not None:
             pos = self.gaze(pos, box, self._in_image(np.stack([f.vertices for f in fits])), drivers)
-        return pos, box, seen
+        return pos, box, mirrored
 
     def _head_flow(self, fits: list[FaceFit], size: int):
         """The driven head, and the backward flow in pixels (B, 2, S + 2 pad, S + 2 pad) on the crop
@@ -191,7 +186,9 @@ class GeometricWarp(_Engine):
         extension is screened (:meth:`~reenact.render.head.Head.screen`). All of it is computed at half
         resolution and upsampled: the result is smooth by construction. With ``paste_back`` the
         flow's non-rigid part is returned instead (the rigid part is evaluated over the image,
-        :func:`_rigid_motion`)."""
+        :func:`_rigid_motion`). Then the pad, and the self-occlusion fill's maps or None
+        (:mod:`reenact.render.mirror`): what they paint is a hole the flow is extended over, as the
+        eyes and mouth are."""
         from reenact.render.guidance import geom_disp
         from reenact.render.head import SCREEN_KAPPA, Head, rigid_field
         from reenact.render.layers import pixel_grid
@@ -218,7 +215,7 @@ class GeometricWarp(_Engine):
         flow = unfold(flow, n / low, exclude=self._openings(fits, p, low))
         if self.paste_back:
             flow = flow - base
-        return head, F.interpolate(flow, size=(n, n), mode="bilinear", align_corners=False), pad, (verts, cov, mirrored)
+        return head, F.interpolate(flow, size=(n, n), mode="bilinear", align_corners=False), pad, mirrored
 
     def _others(self) -> np.ndarray | None:
         """The other faces' heads (N, 3) in crop pixels, or None."""

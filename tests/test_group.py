@@ -120,10 +120,10 @@ def _composited_on_the_whole_frames(every, fits) -> float:
     worst = 0.0
     for engine, batch in zip(every.engines, fits):
         windowed, box, _ = engine._render(batch, None, frames)
-        pos, _, seen = engine._positions(batch, None)
+        pos, _, mirrored = engine._positions(batch, None)
         layers = engine.layers.over(frames)
         whole, _ = composite(layers, pos, box)
-        whole = engine._fills(whole, layers.back[:, :, box[1]:box[3], box[0]:box[2]], pos, box, seen, batch, None)
+        whole = engine._fills(whole, box, mirrored, batch, None)
         worst = max(worst, float((windowed - whole).abs().max()))
         engine.composite(batch, frames)
     print(f"windowed vs whole frames: max difference {worst:.2e}")
