@@ -204,7 +204,7 @@ class GeometricWarp(_Engine):
         cov = coverage(verts * 0.5, self.faces, (size // 2, size // 2))
         flow, mask = geom_disp(self.src_verts.expand(len(fits), -1, -1) * 0.5, verts * 0.5, self.faces, size // 2, cov)
         mirrored = None if self.mirror is None else self.mirror.maps(verts, cov)
-        known = mask if mirrored is None else mask * (mirrored[:, 2:] < 0.5)  # what the source hides is filled
+        known = mask if mirrored is None else mask * (mirrored[:, 2:3] < 0.5)  # what the source hides is filled
         flow, known = F.pad(flow * (size / 2.0), (p, p, p, p)), F.pad(known, (p, p, p, p))  # (B, 2, low, low) px
         base = F.interpolate(rigid_field(head, low // 2, -pad, 2 * n / low), size=(low, low), mode="bilinear",
                              align_corners=False)  # smooth: computed at a quarter of the resolution

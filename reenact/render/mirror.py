@@ -30,8 +30,12 @@ the eyes and mouth (engines.GeometricWarp._head_flow), which moved the found lan
 driven mesh (0.030 face widths against 0.034 with the mesh's own flow there, tests/test_turned_face.py).
 
 Known limits: the mirror copies the near side's lighting, so the far cheek comes out lit where it
-was shaded (a light stroke along the far outline), and a per-frame colour gain fitted where the
-mirror starts made the whole strip lighter, not darker. Beyond the mesh the head's flow still reads
+was shaded: a light stroke along the far outline (group_t1 face 1), a white crescent on a face lit
+hard from its near side (face 4, lp_d11 frame 114). Tried and dropped: a per-frame colour gain
+fitted where the mirror starts (the whole strip came out lighter); a per-vertex gain, the source's
+log colour on each side compared where it shows both and spread harmonically over what it hides
+(per channel, face 1's strip took the blue of the wall behind its far outline and face 4's turned
+grey; luminance only, face 4's crescent turned grey-blue). Beyond the mesh the head's flow still reads
 the source's nose tip, left faintly beside the turned face. A "ghost" pass that showed the
 background plate there (off the driven face, reading inside the source's face) had to stay off hair
 and ears (lp_s0's ear came out bleached) and so off pixels the person mask calls person; on
