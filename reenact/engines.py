@@ -103,7 +103,7 @@ class GeometricWarp(_Engine):
             self.mouth = MouthFill(self.src, self._in_image(source.fit.vertices[None])[0])
             from reenact.render.mirror import MirrorFill
 
-            self.mirror = MirrorFill(source.fit.vertices, self.faces, size, self._in_image)
+            self.mirror = MirrorFill(source.fit.vertices, self.faces, size, self._in_image, self.src)
             m = self.margin
             self.to_crop = torch.as_tensor(source.affine if paste_back else [[1.0, 0, -m], [0, 1.0, -m]],
                                            dtype=torch.float32, device=device)

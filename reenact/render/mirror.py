@@ -29,14 +29,18 @@ The flow is not left alone: the engine extends it over the painted region from a
 the eyes and mouth (engines.GeometricWarp._head_flow), which moved the found landmarks nearer the
 driven mesh (0.030 face widths against 0.034 with the mesh's own flow there, tests/test_turned_face.py).
 
-Known limits: the mirror copies the near side's lighting, so the far cheek comes out lit where it
-was shaded: a light stroke along the far outline (group_t1 face 1), a white crescent on a face lit
-hard from its near side (face 4, lp_d11 frame 114). Tried and dropped: a per-frame colour gain
-fitted where the mirror starts (the whole strip came out lighter); a per-vertex gain, the source's
-log colour on each side compared where it shows both and spread harmonically over what it hides
-(per channel, face 1's strip took the blue of the wall behind its far outline and face 4's turned
-grey; luminance only, face 4's crescent turned grey-blue). Beyond the mesh the head's flow still reads
-the source's nose tip, left faintly beside the turned face. A "ghost" pass that showed the
+The mirror copies the near side's light: a face lit hard from its near side came out with a white
+crescent along its far outline (group_t1 face 4, lp_d11 frame 114). So the mirrored colour is scaled
+per channel by the source's own contrast between the sides, exp(s(v)) (:meth:`MirrorFill._shading`):
+log colour at v minus at m(v), averaged over the mesh, where the source shows both, and spread
+harmonically over the rest. Tried and dropped: a per-frame gain fitted where the mirror starts (the
+whole strip came out lighter); the gain from a blurred image rather than over the mesh (face 1's strip
+took the blue of the wall behind its far outline); luminance only (face 4's crescent turned grey-blue);
+leaving out vertices the person mask calls background (face 4's crescent came back in part).
+
+Known limits: on face 1 the far outline still shows a stroke, now darker than the cheek, not
+lighter. Beyond the mesh the head's flow still reads the source's nose tip, left faintly beside the
+turned face. A "ghost" pass that showed the
 background plate there (off the driven face, reading inside the source's face) had to stay off hair
 and ears (lp_s0's ear came out bleached) and so off pixels the person mask calls person; on
 group_t1 that mask takes in the wall beside the nose, and the pass cleared at most 32 pixels of any
@@ -50,7 +54,7 @@ import torch
 import torch.nn.functional as F
 
 from reenact.face.mesh import canonical_vertices
-from reenact.face.regions import EYE_CONTOURS, INNER_LIPS, OUTER_LIPS
+from reenact.face.regions import EYE_CONTOURS, FACE_OVAL, INNER_LIPS, OUTER_LIPS
 from reenact.ramps import smoothstep
 from reenact.render.layers import pixel_grid, sample
 from reenact.render.rasterize import coverage, interpolate
@@ -60,7 +64,11 @@ DEPTH_TOL = 0.05  # face widths: a vertex this much behind the source's nearest 
 SLIVER = 0.25  # a driven triangle under this share of the median one's area does not count as stretched
 SMOOTH = 2  # passes of averaging the weights over the mesh
 FLOOR = 0.25  # weights up to this are 0, from 1 - this 1
-KEEP_RINGS = 1  # rings of triangles round the lips, eyes and outline that keep the warp
+SHADE_PASSES = 2  # passes of averaging the source's colour over the mesh before the sides are compared
+SHADE_RIM = 2  # rings of triangles round the outline whose colour is not compared
+SHADE_SPREAD = 40  # passes of spreading the comparison into what the source hides
+SHADE_MAX = 1.0  # its log at most: a gain within [1/e, e]
+KEEP_RINGS = 1  # rings of triangles round the lips and eyes that keep the warp
 
 
 def mirror_map(vertices: np.ndarray | None = None) -> np.ndarray:
@@ -73,13 +81,12 @@ def mirror_map(vertices: np.ndarray | None = None) -> np.ndarray:
     return idx
 
 
-def _kept(faces: np.ndarray, n: int) -> np.ndarray:
-    """(V,) bool: the lips, eyes and face outline, grown by ``KEEP_RINGS`` rings of triangles."""
+def _grown(faces: np.ndarray, n: int, ids: list[int], rings: int) -> np.ndarray:
+    """(V,) bool: the vertices ``ids`` grown by ``rings`` rings of triangles."""
     keep = np.zeros(n, bool)
-    keep[INNER_LIPS + OUTER_LIPS + EYE_CONTOURS["right"] + EYE_CONTOURS["left"]] = True
-    for _ in range(KEEP_RINGS):
-        touched = keep[faces].any(1)
-        keep[faces[touched].ravel()] = True
+    keep[ids] = True
+    for _ in range(rings):
+        keep[faces[keep[faces].any(1)].ravel()] = True
     return keep
 
 
@@ -109,9 +116,9 @@ def occluded(verts: torch.Tensor, faces: torch.Tensor, cov: tuple[torch.Tensor, 
 
 class MirrorFill:
     """Built once per source from its mesh (V, 3) in crop pixels; ``to_image`` maps crop pixels
-    (..., 2) to the engine image's."""
+    (..., 2) to the engine image's, ``image`` (1, 3, H, W)."""
 
-    def __init__(self, verts: np.ndarray, faces: torch.Tensor, size: int, to_image):
+    def __init__(self, verts: np.ndarray, faces: torch.Tensor, size: int, to_image, image: torch.Tensor):
         v = torch.as_tensor(np.asarray(verts, np.float32), device=faces.device)[None]  # (1, V, 3)
         self.faces, self.size = faces.long(), size
         n = v.shape[1]
@@ -122,15 +129,37 @@ class MirrorFill:
         self.tri_mirror = torch.as_tensor([index[frozenset(m[t].tolist())] for t in tri], device=faces.device)
         self.src_area = _front_area(v, self.faces)[0]  # (F,)
         self.occluded = self._occluded(v)  # (V,)
-        self.free = torch.as_tensor(~_kept(tri, n), dtype=v.dtype, device=v.device)  # (V,)
-        self.mirror_pos = torch.as_tensor(to_image(np.asarray(verts, np.float64)[:, :2])[m],
-                                          dtype=v.dtype, device=v.device)  # (V, 2) where each vertex's mirror is
+        # the lips and eyes keep the warp
+        kept = _grown(tri, n, INNER_LIPS + OUTER_LIPS + EYE_CONTOURS["right"] + EYE_CONTOURS["left"], KEEP_RINGS)
+        self.free = torch.as_tensor(~kept, dtype=v.dtype, device=v.device)  # (V,)
+        self.rim = torch.as_tensor(_grown(tri, n, FACE_OVAL, SHADE_RIM), device=v.device)  # (V,) bool
+        at = torch.as_tensor(to_image(np.asarray(verts, np.float64)[:, :2]), dtype=v.dtype, device=v.device)  # (V, 2)
+        self.mirror_pos = at[self.mirror]  # (V, 2) where each vertex's mirror is, in the engine image
+        self.shading = self._shading(image, at)  # (V, 3)
 
     def _occluded(self, v: torch.Tensor) -> torch.Tensor:
         """(V,) 1 where the source's own depth buffer has a surface nearer than the vertex; on the grid
         the driven meshes are tested on (half the crop's), so that a still head finds the same."""
         low = self.size // 2
         return occluded(v * 0.5, self.faces, coverage(v * 0.5, self.faces, (low, low)))[0]
+
+    def _shading(self, image: torch.Tensor, at: torch.Tensor) -> torch.Tensor:
+        """(V, 3) per vertex, the log of the gain from its mirror point's colour to its own side's light:
+        log c(v) − log c(m(v)), with c the source's colour averaged over the vertex's shown neighbours
+        (``SHADE_PASSES`` passes), where the source shows both sides (neither hidden, nor within
+        ``SHADE_RIM`` rings of the outline, whose colour is partly background, nor eyes or lips);
+        spread from there over the rest of the mesh (a harmonic fill). Without it a face lit from
+        its near side came out with that side's light on its far cheek: a white crescent (group_t1
+        face 4, lp_d11 frame 114)."""
+        colour = sample(image, at[None, None]).clamp(min=1 / 255)[0, :, 0].log()  # (3, V)
+        shown = (self.occluded == 0) & (self.free > 0) & ~self.rim
+        count = self._smoothed(shown[None].to(colour.dtype), SHADE_PASSES)
+        colour = self._smoothed(colour * shown, SHADE_PASSES) / count.clamp(min=1e-6)
+        known = shown & shown[self.mirror]
+        g = torch.where(known, colour - colour[:, self.mirror], torch.zeros_like(colour))
+        for _ in range(SHADE_SPREAD):
+            g = torch.where(known, g, self._smoothed(g, 1))
+        return g.T.clamp(-SHADE_MAX, SHADE_MAX)
 
     def weights(self, verts: torch.Tensor, cov: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
         """(B, V) the mirror's weight per vertex of the driven meshes ``verts`` (B, V, 3) crop pixels,
@@ -147,12 +176,12 @@ class MirrorFill:
         w = self._smoothed(w * seen) * self.free
         return smoothstep((w - FLOOR) / (1 - 2 * FLOOR))  # a faint mirror is a shading change, not a fill
 
-    def _smoothed(self, w: torch.Tensor) -> torch.Tensor:
+    def _smoothed(self, w: torch.Tensor, passes: int = SMOOTH) -> torch.Tensor:
         """(B, V) ``w`` averaged ``SMOOTH`` times over each vertex's triangles: no lone vertex, and a
         ramp a triangle or two wide where the mirror starts."""
         b, n = w.shape
         count = w.new_zeros(n).index_add_(0, self.faces.reshape(-1), w.new_ones(self.faces.numel()))
-        for _ in range(SMOOTH):
+        for _ in range(passes):
             tri = w[:, self.faces].mean(-1).repeat_interleave(3, 1)  # (B, 3F): each triangle's mean, per corner
             w = w.new_zeros(b, n).index_add_(1, self.faces.reshape(-1), tri) / count.clamp(min=1)
         return w
@@ -171,27 +200,28 @@ class MirrorFill:
         return torch.maximum(stretched, occluded.expand_as(stretched))
 
     def maps(self, verts: torch.Tensor, cov: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor | None:
-        """(B, 3, h, w) on the grid of ``cov`` (the driven meshes' coverage, crop pixels scaled to its
-        size): where each driven pixel's mirror point lies in the engine image, premultiplied by the
-        mirror's weight, and the weight; None where no frame needs the mirror."""
+        """(B, 6, h, w) on the grid of ``cov`` (the driven meshes' coverage, crop pixels scaled to its
+        size): where each driven pixel's mirror point lies in the engine image, the mirror's weight,
+        and the log gain of :meth:`_shading` (position and gain premultiplied by the weight); None
+        where no frame needs the mirror."""
         w = self.weights(verts, cov)
         if not bool((w > 1e-3).any()):
             return None
-        attrs = torch.cat([self.mirror_pos * w[..., None], w[..., None]], -1)  # (B, V, 3): premultiplied
+        attrs = torch.cat([self.mirror_pos * w[..., None], w[..., None], self.shading * w[..., None]], -1)  # (B, V, 6)
         # only round the triangles that weigh (zero elsewhere): a third of the cost of the whole grid
         corners = self.faces[(w[:, self.faces] > 1e-3).any(-1).any(0)].unique()
         xy = verts[:, corners, :2] * (cov[0].shape[-1] / self.size)
         n = cov[0].shape[-1]
         x0, y0 = (int(v) - 2 for v in xy.reshape(-1, 2).amin(0).clamp(min=2))
         x1, y1 = (int(v) + 3 for v in xy.reshape(-1, 2).amax(0).clamp(max=n - 3))
-        part = interpolate(cov[0][:, y0:y1, x0:x1], cov[1][..., y0:y1, x0:x1], self.faces, attrs)  # (B, 3, h, w)
+        part = interpolate(cov[0][:, y0:y1, x0:x1], cov[1][..., y0:y1, x0:x1], self.faces, attrs)  # (B, 6, h, w)
         # the mesh's outline on this grid is a staircase of its pixels: softened over one, it is not jagged
         part = F.avg_pool2d(part, 3, 1, 1, count_include_pad=False)
         return F.pad(part, (x0, n - x1, y0, n - y1))
 
     def sampled(self, maps: torch.Tensor, to_crop: torch.Tensor, box: tuple[int, int, int, int]) -> torch.Tensor:
-        """(B, 3, h, w) :meth:`maps` at the target pixels of ``box`` (engine-image pixels; ``to_crop``
-        (2, 3) maps them to crop pixels): premultiplied mirror positions and the weight."""
+        """(B, 6, h, w) :meth:`maps` at the target pixels of ``box`` (engine-image pixels; ``to_crop``
+        (2, 3) maps them to crop pixels)."""
         x0, y0, x1, y1 = box
         q = pixel_grid(y1 - y0, x1 - x0, maps.device, maps.dtype, x0, y0)
         q = q @ to_crop[:, :2].T + to_crop[:, 2]  # (h, w, 2) crop pixels
@@ -201,14 +231,15 @@ class MirrorFill:
     def paint(self, out: torch.Tensor, image: torch.Tensor, maps: torch.Tensor, to_crop: torch.Tensor,
               box: tuple[int, int, int, int]) -> torch.Tensor:
         """``out`` (B, 3, h, w), the warped pixels of ``box`` in the engine image ``image`` (1, 3, H, W),
-        with the mirror of :meth:`maps` painted in, only in the part of the box where it weighs."""
+        with the mirror of :meth:`maps` painted in (its colour times the gain), only in the part of the
+        box where it weighs."""
         part = self._reach(maps, to_crop, box)
         if part is None:
             return out
         i0, j0, i1, j1 = part  # (x0, y0, x1, y1) within the box
         at = self.sampled(maps, to_crop, (box[0] + i0, box[1] + j0, box[0] + i1, box[1] + j1))
-        weight = at[:, 2:].clamp(0, 1)
-        mirrored = sample(image, (at[:, :2] / at[:, 2:].clamp(min=1e-6)).permute(0, 2, 3, 1))
+        weight, w = at[:, 2:3].clamp(0, 1), at[:, 2:3].clamp(min=1e-6)
+        mirrored = sample(image, (at[:, :2] / w).permute(0, 2, 3, 1)) * (at[:, 3:] / w).exp()
         out = out.clone()
         out[:, :, j0:j1, i0:i1] += weight * (mirrored - out[:, :, j0:j1, i0:i1])
         return out
