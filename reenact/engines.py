@@ -103,10 +103,10 @@ class GeometricWarp(_Engine):
             self.mouth = MouthFill(self.src, self._in_image(source.fit.vertices[None])[0])
             from reenact.render.mirror import MirrorFill
 
-            self.mirror = MirrorFill(source.fit.vertices, self.faces, size, self._in_image, self.src)
-            m = self.margin
-            self.to_crop = torch.as_tensor(source.affine if paste_back else [[1.0, 0, -m], [0, 1.0, -m]],
-                                           dtype=torch.float32, device=device)
+            m = self.margin  # engine-image pixels to crop pixels:
+            to_crop = torch.as_tensor(source.affine if paste_back else [[1.0, 0, -m], [0, 1.0, -m]],
+                                      dtype=torch.float32, device=device)
+            self.mirror = MirrorFill(source.fit.vertices, self.faces, size, self._in_image, self.src, to_crop)
         self.gaze = None
         if source.fit.topology == MEDIAPIPE and source.detection is not None and len(source.detection.points) >= 478:
             from reenact.render.eyes import Gaze
@@ -143,7 +143,7 @@ class GeometricWarp(_Engine):
         image (``mirrored``, the maps from :meth:`_positions`, or None: :meth:`MirrorFill.paint
         <reenact.render.mirror.MirrorFill.paint>`); the mouth, its interior."""
         if mirrored is not None:
-            out = self.mirror.paint(out, self.src, mirrored, self.to_crop, box)
+            out = self.mirror.paint(out, mirrored, box)
         if self.mouth is not None:
             out = self.mouth(out, box, self._in_image(np.stack([f.vertices for f in fits])), drivers)
         return out
@@ -208,7 +208,7 @@ class GeometricWarp(_Engine):
         flow, known = F.pad(flow * (size / 2.0), (p, p, p, p)), F.pad(known, (p, p, p, p))  # (B, 2, low, low) px
         base = F.interpolate(rigid_field(head, low // 2, -pad, 2 * n / low), size=(low, low), mode="bilinear",
                              align_corners=False)  # smooth: computed at a quarter of the resolution
-        filled, closed = fill_holes(flow, known, round(0.15 * low))  # eyes and mouth, from their rims
+        filled, closed = fill_holes(flow, known, round(0.15 * low))  # eyes, mouth, hidden face: from their rims
         q = (pixel_grid(low, low, flow.device, flow.dtype) * (n / low) - pad).expand(len(fits), -1, -1, -1)
         screen = head.screen(q)[:, None]  # (B, 1, low, low): the non-rigid rest stays off the hair
         flow = smooth(extend_flow(filled, closed, feather=4, base=base, screen=screen, kappa=SCREEN_KAPPA), inside=known)

@@ -82,7 +82,7 @@ def _lightness_step(engine: GeometricWarp, frames: np.ndarray, fits, drivers) ->
     from reenact.render.rasterize import coverage
 
     pos, box, maps = engine._positions(fits, drivers)
-    weight = engine.mirror.sampled(maps, engine.to_crop, box)[:, 2].numpy()
+    weight = engine.mirror.sampled(maps, box)[:, 2].numpy()
     face = coverage(engine._verts(fits), engine.faces, frames.shape[1:3])[0].numpy() >= 0
     steps = []
     for frame, w, inside in zip(frames, weight, face):

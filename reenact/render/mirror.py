@@ -115,12 +115,14 @@ def occluded(verts: torch.Tensor, faces: torch.Tensor, cov: tuple[torch.Tensor, 
 
 
 class MirrorFill:
-    """Built once per source from its mesh (V, 3) in crop pixels; ``to_image`` maps crop pixels
-    (..., 2) to the engine image's, ``image`` (1, 3, H, W)."""
+    """Built once per source from its mesh (V, 3) in crop pixels and the engine's image (1, 3, H, W),
+    the crop grown or the whole photo: ``to_image`` maps crop pixels (..., 2) to that image's,
+    ``to_crop`` (2, 3) back."""
 
-    def __init__(self, verts: np.ndarray, faces: torch.Tensor, size: int, to_image, image: torch.Tensor):
+    def __init__(self, verts: np.ndarray, faces: torch.Tensor, size: int, to_image, image: torch.Tensor,
+                 to_crop: torch.Tensor):
         v = torch.as_tensor(np.asarray(verts, np.float32), device=faces.device)[None]  # (1, V, 3)
-        self.faces, self.size = faces.long(), size
+        self.faces, self.size, self.image, self.to_crop = faces.long(), size, image, to_crop
         n = v.shape[1]
         self.mirror = torch.as_tensor(mirror_map(), device=faces.device)
         tri = self.faces.cpu().numpy()
@@ -219,32 +221,29 @@ class MirrorFill:
         part = F.avg_pool2d(part, 3, 1, 1, count_include_pad=False)
         return F.pad(part, (x0, n - x1, y0, n - y1))
 
-    def sampled(self, maps: torch.Tensor, to_crop: torch.Tensor, box: tuple[int, int, int, int]) -> torch.Tensor:
-        """(B, 6, h, w) :meth:`maps` at the target pixels of ``box`` (engine-image pixels; ``to_crop``
-        (2, 3) maps them to crop pixels)."""
+    def sampled(self, maps: torch.Tensor, box: tuple[int, int, int, int]) -> torch.Tensor:
+        """(B, 6, h, w) :meth:`maps` at the target pixels of ``box`` (engine-image pixels)."""
         x0, y0, x1, y1 = box
         q = pixel_grid(y1 - y0, x1 - x0, maps.device, maps.dtype, x0, y0)
-        q = q @ to_crop[:, :2].T + to_crop[:, 2]  # (h, w, 2) crop pixels
+        q = q @ self.to_crop[:, :2].T + self.to_crop[:, 2]  # (h, w, 2) crop pixels
         grid = (q / (self.size / 2.0) - 1)[None].expand(len(maps), -1, -1, -1)
         return F.grid_sample(maps, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
 
-    def paint(self, out: torch.Tensor, image: torch.Tensor, maps: torch.Tensor, to_crop: torch.Tensor,
-              box: tuple[int, int, int, int]) -> torch.Tensor:
-        """``out`` (B, 3, h, w), the warped pixels of ``box`` in the engine image ``image`` (1, 3, H, W),
-        with the mirror of :meth:`maps` painted in (its colour times the gain), only in the part of the
+    def paint(self, out: torch.Tensor, maps: torch.Tensor, box: tuple[int, int, int, int]) -> torch.Tensor:
+        """``out`` (B, 3, h, w), the warped pixels of ``box`` in the engine's image, with the mirror of :meth:`maps` painted in (its colour times the gain), only in the part of the
         box where it weighs."""
-        part = self._reach(maps, to_crop, box)
+        part = self._reach(maps, box)
         if part is None:
             return out
         i0, j0, i1, j1 = part  # (x0, y0, x1, y1) within the box
-        at = self.sampled(maps, to_crop, (box[0] + i0, box[1] + j0, box[0] + i1, box[1] + j1))
+        at = self.sampled(maps, (box[0] + i0, box[1] + j0, box[0] + i1, box[1] + j1))
         weight, w = at[:, 2:3].clamp(0, 1), at[:, 2:3].clamp(min=1e-6)
-        mirrored = sample(image, (at[:, :2] / w).permute(0, 2, 3, 1)) * (at[:, 3:] / w).exp()
+        mirrored = sample(self.image, (at[:, :2] / w).permute(0, 2, 3, 1)) * (at[:, 3:] / w).exp()
         out = out.clone()
         out[:, :, j0:j1, i0:i1] += weight * (mirrored - out[:, :, j0:j1, i0:i1])
         return out
 
-    def _reach(self, maps: torch.Tensor, to_crop: torch.Tensor, box) -> tuple[int, int, int, int] | None:
+    def _reach(self, maps: torch.Tensor, box) -> tuple[int, int, int, int] | None:
         """The part (x0, y0, x1, y1) of ``box`` in which any frame's mirror weighs, relative to the box's
         corner, or None."""
         ys, xs = torch.nonzero(maps[:, 2].amax(0) > 1e-3, as_tuple=True)
@@ -254,8 +253,8 @@ class MirrorFill:
         lo, hi = (float(xs.min()) - 1) * scale, (float(xs.max()) + 2) * scale
         top, bottom = (float(ys.min()) - 1) * scale, (float(ys.max()) + 2) * scale
         corners = torch.tensor([[lo, top], [hi, top], [lo, bottom], [hi, bottom]], dtype=maps.dtype, device=maps.device)
-        a = to_crop[:, :2].to(maps.dtype)
-        image = (corners - to_crop[:, 2]) @ torch.linalg.inv(a).T  # (4, 2) engine-image pixels
+        a, t = self.to_crop[:, :2].to(maps.dtype), self.to_crop[:, 2].to(maps.dtype)
+        image = (corners - t) @ torch.linalg.inv(a).T  # (4, 2) engine-image pixels
         x0, y0, x1, y1 = box
         i0, j0 = max(int(image[:, 0].min()) - x0, 0), max(int(image[:, 1].min()) - y0, 0)
         i1, j1 = min(int(image[:, 0].max()) + 2 - x0, x1 - x0), min(int(image[:, 1].max()) + 2 - y0, y1 - y0)
