@@ -179,8 +179,8 @@ class MirrorFill:
         return smoothstep((w - FLOOR) / (1 - 2 * FLOOR))  # a faint mirror is a shading change, not a fill
 
     def _smoothed(self, w: torch.Tensor, passes: int = SMOOTH) -> torch.Tensor:
-        """(B, V) ``w`` averaged ``SMOOTH`` times over each vertex's triangles: no lone vertex, and a
-        ramp a triangle or two wide where the mirror starts."""
+        """(B, V) ``w`` averaged ``passes`` times over each vertex's triangles: for the weights
+        (``SMOOTH``), no lone vertex, and a ramp a triangle or two wide where the mirror starts."""
         b, n = w.shape
         count = w.new_zeros(n).index_add_(0, self.faces.reshape(-1), w.new_ones(self.faces.numel()))
         for _ in range(passes):
