@@ -1,5 +1,5 @@
 """`--paste-back` per frame on larger photos: the head's rigid motion on a lattice against at every
-image pixel (`reenact.engines._rigid_motion`).
+image pixel (`reenact.render.paste.rigid_motion`).
 
 Drives testdata faces/Image_with_alpha.png (1524×1036; its face crop is 0.53 crop px per image px,
 so the lattice is 3 image px apart) and the same photo upscaled 2× (3048×2072, 7 px apart) with the
@@ -25,11 +25,11 @@ def main() -> None:
     args = ap.parse_args()
     from PIL import Image
 
-    import reenact.engines as engines
+    import reenact.render.paste as paste
     from reenact.drive import DriveOptions, drive
 
     print(f"machine: {machine()}")
-    lattice = engines._rigid_motion
+    lattice = paste.rigid_motion
     with tempfile.TemporaryDirectory() as tmp:
         photo = TESTDATA / "faces" / "Image_with_alpha.png"
         big = Path(tmp) / "Image_with_alpha_2x.png"
@@ -37,14 +37,14 @@ def main() -> None:
         im.resize((im.width * 2, im.height * 2), Image.LANCZOS).save(big)
         for source in (photo, big):
             for name, fn in (("every pixel", functools.partial(lattice, step=1)), ("lattice", lattice)):
-                engines._rigid_motion = fn
+                paste.rigid_motion = fn  # image_positions looks it up in its module at each call
                 t = time.perf_counter()
                 drive(source, TESTDATA / "videos" / "lp_d11.mp4", Path(tmp) / "out.mp4",
                       DriveOptions(max_frames=args.frames, paste_back=True, force=True))
                 s = time.perf_counter() - t
                 print(f"{source.name} {Image.open(source).size}, h r at {name:11s}: {args.frames} frames in "
                       f"{s:5.1f} s = {args.frames / s:4.1f} frames/s")
-        engines._rigid_motion = lattice
+        paste.rigid_motion = lattice
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ from reenact.face.fit import FaceFit
 from reenact.face.mediapipe_backend import Detection
 from reenact.face.mesh import MEDIAPIPE, topology
 from reenact.face.regions import openings_mask
+from reenact.render.paste import crop_in_box, grown_affine, image_positions
 
 
 @dataclass
@@ -86,7 +87,7 @@ class GeometricWarp(_Engine):
         # moved inside the crop reads the photo beyond its edge, where it read the edge's pixels
         # repeated (streaks across the hair at the crop's corners, make_demo's source driven by lp_d11).
         self.margin = 0 if paste_back else size // 4
-        grown = _grown(source.affine, self.margin)
+        grown = grown_affine(source.affine, self.margin)
         if not paste_back:
             self.src = _to_tensor(warp_crop(source.image, grown, size + 2 * self.margin), device)
         if self._shares_image(like):
@@ -172,7 +173,7 @@ class GeometricWarp(_Engine):
             pos = pixel_grid(size, size, flow.device, flow.dtype, m, m) + inner.permute(0, 2, 3, 1)
             box = (m, m, m + size, m + size)
         else:
-            pos, box = _image_positions(head, flow, pad, self.source.affine, self.src.shape[-2:])
+            pos, box = image_positions(head, flow, pad, self.source.affine, self.src.shape[-2:])
         if self.gaze is not None:
             pos = self.gaze(pos, box, self._in_image(np.stack([f.vertices for f in fits])), drivers)
         return pos, box, mirrored
@@ -186,7 +187,7 @@ class GeometricWarp(_Engine):
         extension is screened (:meth:`~reenact.render.head.Head.screen`). All of it is computed at half
         resolution and upsampled: the result is smooth by construction. With ``paste_back`` the
         flow's non-rigid part is returned instead (the rigid part is evaluated over the image,
-        :func:`_rigid_motion`). Then the pad, and the self-occlusion fill's maps or None
+        :func:`~reenact.render.paste.rigid_motion`). Then the pad, and the self-occlusion fill's maps or None
         (:mod:`reenact.render.mirror`): what they paint is a hole the flow is extended over, as the
         eyes and mouth are."""
         from reenact.render.guidance import geom_disp
@@ -251,74 +252,6 @@ def _crop_layer(layer: torch.Tensor, affine: np.ndarray, size: int) -> torch.Ten
     return sample(layer, (q @ m[:, :2].T + m[:, 2])[None])
 
 
-def _image_positions(head, nonrigid: torch.Tensor, pad: int, affine: np.ndarray, shape) -> tuple[torch.Tensor, tuple]:
-    """Full-frame source positions (B, h, w, 2) in image pixels for the image box the head's motion
-    reaches (the crop's box and the head weight's support): p -> C⁻¹(q + h(q) r(q) + n(q)), q = C p,
-    where ``nonrigid`` (B, 2, S + 2 pad, S + 2 pad) is n in pixels on the grown crop, feathered to 0
-    at its border."""
-    from reenact.render.layers import pixel_grid
-    from reenact.render.paste import crop_bounds, feather_mask
-
-    n = nonrigid.shape[-1]
-    h, w = shape
-    a = torch.as_tensor(affine, dtype=nonrigid.dtype, device=nonrigid.device)
-    inv = torch.as_tensor(invert_affine(affine), dtype=a.dtype, device=a.device)
-    x0, y0, x1, y1 = crop_bounds(_grown(affine, pad), n, (h, w))  # where n can be non-zero: the grown crop
-    reach = head.reach()[:, None] * inv[:, :2].abs().sum(1)  # (B, 2) image pixels (the crop is axis-aligned)
-    centre = head.centre @ inv[:, :2].T + inv[:, 2]
-    lo, hi = (centre - reach).min(0).values.floor().tolist(), (centre + reach).max(0).values.ceil().tolist()
-    box = (max(min(x0, int(lo[0])), 0), max(min(y0, int(lo[1])), 0), min(max(x1, int(hi[0])), w),
-           min(max(y1, int(hi[1])), h))
-    size = (max(box[3] - box[1], 0), max(box[2] - box[0], 0))
-    q = _affine(pixel_grid(*size, a.device, a.dtype, box[0], box[1]), a)[None]  # (1, h', w', 2) crop pixels
-    feathered = nonrigid * feather_mask(n, 0.15, device=a.device).to(a.dtype)
-    grid = ((q + pad) * (2.0 / n) - 1).expand(len(nonrigid), -1, -1, -1)
-    nq = F.grid_sample(feathered, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
-    src_q = _rigid_motion(head, a, box, size) + nq.permute(0, 2, 3, 1) + q
-    return _affine(src_q, inv), box
-
-
-def _grown(affine: np.ndarray, pad: int) -> np.ndarray:
-    """The image -> crop ``affine`` of the crop grown by ``pad`` px on each side."""
-    return affine + np.array([[0.0, 0.0, pad], [0.0, 0.0, pad]])
-
-
-def _affine(p: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
-    """Points p (..., 2) through the 2 × 3 affine ``m``, elementwise: a little cheaper than a batched
-    (..., 2) @ (2, 2) product over a whole image (positions of 8 frames on a 1524 × 1036 photo: 0.59 →
-    0.55 s)."""
-    x, y = p[..., 0], p[..., 1]
-    return torch.stack([m[0, 0] * x + m[0, 1] * y + m[0, 2], m[1, 0] * x + m[1, 1] * y + m[1, 2]], -1)
-
-
-def _rigid_motion(head, a: torch.Tensor, box: tuple, size: tuple[int, int], step: int | None = None) -> torch.Tensor:
-    """h r (B, h', w', 2) in crop pixels at the image pixels of ``box`` (``size`` (h', w')), ``a`` the
-    image -> crop affine. It is evaluated on a lattice two crop pixels apart, as the crop's own flow
-    is built (s image pixels, rounded down), and interpolated bilinearly between: h r is smooth (its
-    gradient is bounded, module docstring of render/head.py). ``step``: the lattice's spacing in
-    image pixels instead (1: every pixel).
-
-    Per image pixel, h r took half of `--paste-back`'s time on Image_with_alpha.png (1524 × 1036,
-    s = 3): 48 frames of lp_d11 15.7 → 8.2 s, and 77.6 → 36.4 s on the photo upscaled 2× (2 CPU
-    cores; `bench/bench_paste_back.py`). The motion moves by at most about 0.3 crop pixels against
-    the per-pixel one, at the far end of the head weight's ramp: 0.44 image px on the photo, 1.15 on
-    it upscaled 2× (`tests/test_head_warp.py`)."""
-    from reenact.render.layers import pixel_grid
-
-    s = step or max(1, int(2.0 / float(torch.linalg.matrix_norm(a[:, :2], ord=2))))  # image pixels per 2 crop pixels
-    rows, cols = -(-(size[0] - 1) // s) + 1, -(-(size[1] - 1) // s) + 1  # lattice points: 0, s, 2s, ... past the end
-    lattice = pixel_grid(rows, cols, a.device, a.dtype) * s - (s - 1) * 0.5 + a.new_tensor([box[0], box[1]])
-    q = _affine(lattice, a).expand(head.motion.shape[0], -1, -1, -1)  # (B, rows, cols, 2)
-    hr = head.weight(q)[..., None] * head.rigid(q)
-    if s == 1:  # the lattice is the pixels
-        return hr
-    coarse = hr.permute(0, 3, 1, 2)  # (B, 2, rows, cols)
-    ys = torch.arange(size[0], device=a.device, dtype=a.dtype) / (s * max(rows - 1, 1)) * 2 - 1
-    xs = torch.arange(size[1], device=a.device, dtype=a.dtype) / (s * max(cols - 1, 1)) * 2 - 1
-    grid = torch.stack(torch.meshgrid(ys, xs, indexing="ij")[::-1], -1)[None].expand(len(coarse), -1, -1, -1)
-    return F.grid_sample(coarse, grid, mode="bilinear", align_corners=True).permute(0, 2, 3, 1)
-
-
 def _to_tensor(img: np.ndarray, device: torch.device) -> torch.Tensor:
     """(H, W, 3) uint8 -> (1, 3, H, W) float in [0, 1] on ``device`` (copied: the source array is read-only)."""
     return torch.from_numpy(np.array(img)).to(device).permute(2, 0, 1)[None].float() / 255
@@ -379,8 +312,6 @@ class GeneratorEngine(_Engine):
                frames: torch.Tensor | None = None) -> tuple[torch.Tensor, tuple]:
         """``crops`` (B, 3, S, S) over the whole-head warp (of the source, or of ``frames``): the target
         box's pixels and the box."""
-        from reenact.render.paste import crop_in_box
-
         geo, box, person = self.head._render(fits, frames=frames)
         fg = crop_in_box(crops, self.source.affine, box)  # (B, 4, h, w): RGB, feathered crop square
         alpha = fg[:, 3:] * person

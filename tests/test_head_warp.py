@@ -14,11 +14,12 @@ from conftest import drive_fits
 from reenact import weights
 from reenact.animator import prepare_sources
 from reenact.drive import DriveOptions, drive
-from reenact.engines import GeometricWarp, _rigid_motion
+from reenact.engines import GeometricWarp
 from reenact.face.crop import apply_affine, invert_affine
 from reenact.face.geometry import make_geometry
 from reenact.face.regions import INNER_LIPS, openings_mask, polygon_mask
 from reenact.io import VideoReader, read_image, write_image
+from reenact.render.paste import rigid_motion
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 GRADIENT_BOUND = 3.5  # ||grad f||_2 in px/px outside the lid margins and inner lips; render/warp.unfold holds the
@@ -255,7 +256,7 @@ def test_a_checkpoint_pastes_back_through_the_person_mask(pipeline, testdata):
 def test_the_head_motion_on_a_lattice_matches_it_per_pixel(pipeline, testdata):
     """With --paste-back the head's rigid motion h r is evaluated on a lattice two crop pixels apart
     (3 image pixels on Image_with_alpha.png, whose face crop is 0.53 crop px per image px) and
-    interpolated (engines._rigid_motion). Against evaluating it at every image pixel, on lp_d11's
+    interpolated (render/paste.rigid_motion). Against evaluating it at every image pixel, on lp_d11's
     turns and nods (frames 100-224), in image pixels: at most 0.5 px apart (measured 0.44, mean 0.001,
     where the head moves by up to 100 px)."""
     src, fits, _ = drive_fits(pipeline, testdata, "Image_with_alpha.png", "lp_d11.mp4", [100, 117, 120, 160, 210, 224])
@@ -264,7 +265,7 @@ def test_the_head_motion_on_a_lattice_matches_it_per_pixel(pipeline, testdata):
     a = torch.as_tensor(src.affine, dtype=torch.float32)
     h, w = src.image.shape[:2]
     box = (0, 0, w, h)
-    lattice, every = _rigid_motion(head, a, box, (h, w)), _rigid_motion(head, a, box, (h, w), step=1)
+    lattice, every = rigid_motion(head, a, box, (h, w)), rigid_motion(head, a, box, (h, w), step=1)
     to_image = torch.as_tensor(invert_affine(src.affine)[:, :2], dtype=torch.float32)  # crop -> image, linear part
     apart = ((lattice - every) @ to_image.T).norm(dim=-1)  # image pixels
     moved = (every @ to_image.T).norm(dim=-1)
