@@ -219,7 +219,7 @@ def test_missing_flame_files_name_both_files_and_the_registration_site(tmp_path,
 
 
 def test_flip_map_is_an_involution_on_the_real_template(assets):
-    from reenact.face.flame import flip_map
+    from reenact.face.mesh import flip_map
 
     template = assets[0]["v_template"]
     flip = flip_map(template)

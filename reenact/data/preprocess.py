@@ -27,6 +27,7 @@ from reenact.data import clips, layout
 from reenact.data.extract import ClipExtractor, release_models
 from reenact.data.sources import ClipJob, discover
 from reenact.errors import BadInputError, ReenactError
+from reenact.face.mesh import flip_map
 from reenact.io import VideoReader, read_image
 from reenact.io.image import IMAGE_SUFFIXES
 from reenact.io.video import TimedFrame
@@ -162,8 +163,6 @@ def _write_topology(root: Path, opts: PreprocessOptions) -> None:
     path = root / layout.TOPOLOGY
     if path.is_file():
         return
-    from reenact.face.flame import flip_map
-
     if opts.face_model == "flame":
         from reenact.face.flame_backend import FlameGeometry
 

@@ -190,18 +190,3 @@ class FlameLandmarks(nn.Module):
         jaw = jaw_lo + frac * (jaw_hi - jaw_lo)
         inner = self._points(verts, self.static_idx.expand(b, -1), self.static_bary.expand(b, -1, -1))
         return torch.cat([jaw, inner], 1)
-
-
-def flip_map(template: np.ndarray, tolerance: float = 1e-3) -> np.ndarray:
-    """Left/right vertex correspondence of a symmetric template, for horizontal-flip augmentation.
-
-    flip[i] is the vertex nearest to vertex i mirrored across x = 0 (the mid-sagittal plane of FLAME's
-    template). Raises if the template is not symmetric within ``tolerance`` (model units).
-    """
-    from scipy.spatial import cKDTree
-
-    mirrored = template * np.array([-1.0, 1.0, 1.0])
-    dist, idx = cKDTree(template).query(mirrored)
-    if dist.max() > tolerance:
-        raise BadInputError(f"template is not left/right symmetric (largest mismatch {dist.max():.2e})")
-    return idx.astype(np.int64)

@@ -7,6 +7,8 @@ from importlib import resources
 
 import numpy as np
 
+from reenact.errors import BadInputError
+
 MEDIAPIPE = "mediapipe468"
 
 # MediaPipe canonical space is y up, z toward the viewer; FaceFit space is y down, z away.
@@ -50,3 +52,20 @@ def canonical_vertices(name: str = MEDIAPIPE) -> np.ndarray:
     if name != MEDIAPIPE:
         raise KeyError(f"unknown topology {name!r}")
     return _canonical_npz()["vertices"] * CANONICAL_TO_IMAGE
+
+
+def flip_map(template: np.ndarray, tolerance: float = 1e-3) -> np.ndarray:
+    """Left/right vertex correspondence of a symmetric template: for horizontal-flip augmentation, and
+    the geometric warp's mirror fill (render/mirror.py; MediaPipe's canonical mesh is exactly symmetric).
+
+    flip[i] is the vertex nearest to vertex i mirrored across x = 0 (the mid-sagittal plane of FLAME's
+    template, or MediaPipe's canonical mesh). Raises if the template is not symmetric within
+    ``tolerance`` (model units).
+    """
+    from scipy.spatial import cKDTree
+
+    mirrored = template * np.array([-1.0, 1.0, 1.0])
+    dist, idx = cKDTree(template).query(mirrored)
+    if dist.max() > tolerance:
+        raise BadInputError(f"template is not left/right symmetric (largest mismatch {dist.max():.2e})")
+    return idx.astype(np.int64)

@@ -49,11 +49,13 @@ frame on the pairs tried, for 0.6 ms a frame. It was removed.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from reenact.face.mesh import canonical_vertices
+from reenact.face.mesh import canonical_vertices, flip_map
 from reenact.face.regions import EYE_CONTOURS, FACE_OVAL, INNER_LIPS, OUTER_LIPS
 from reenact.ramps import smoothstep
 from reenact.render.layers import pixel_grid, sample
@@ -71,14 +73,11 @@ SHADE_MAX = 1.0  # its log at most: a gain within [1/e, e]
 KEEP_RINGS = 1  # rings of triangles round the lips and eyes that keep the warp
 
 
-def mirror_map(vertices: np.ndarray | None = None) -> np.ndarray:
-    """(V,) the vertex nearest each vertex mirrored across the canonical mesh's x = 0 (MediaPipe's
-    canonical mesh is exactly symmetric: every vertex has its mirror image at distance 0)."""
-    from scipy.spatial import cKDTree
-
-    c = canonical_vertices() if vertices is None else vertices
-    _, idx = cKDTree(c).query(c * np.array([-1.0, 1.0, 1.0]))
-    return idx
+@functools.cache
+def mirror_map() -> np.ndarray:
+    """(V,) each MediaPipe vertex's mirror image across x = 0 (:func:`~reenact.face.mesh.flip_map`),
+    computed once."""
+    return flip_map(canonical_vertices())
 
 
 def _grown(faces: np.ndarray, n: int, ids: list[int], rings: int) -> np.ndarray:
