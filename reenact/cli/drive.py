@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from reenact.cli._common import console, user_errors
+from reenact.cli._common import console, keep_freed_memory, user_errors
 from reenact.errors import BadInputError
 
 
@@ -51,6 +51,7 @@ def drive_command(
     with user_errors():  # before torch and the models load: a wrong path costs a fraction of a second
         check_drive_inputs(source, driver, output, force, checkpoint)
         index = parse_face_index(face_index)
+    keep_freed_memory()
     from reenact.drive import DriveOptions, drive
 
     opts = DriveOptions(size=size, relative=relative, paste_back=paste_back, side_by_side=side_by_side,

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from reenact.cli._common import console, user_errors
+from reenact.cli._common import console, keep_freed_memory, user_errors
 from reenact.cli.drive import Device, FaceModel, parse_face_index
 
 
@@ -39,6 +39,7 @@ def live_command(
                            flame_dir=_s(flame_dir), weights_dir=_s(weights_dir), device=device.value,
                            reference_delay=reference_delay, force=force)
         check_live_inputs(source, **{k: opts[k] for k in ("record", "stats", "checkpoint", "window", "virtual_cam", "force")})
+    keep_freed_memory()
     from reenact.live import LiveOptions, live
 
     with user_errors():
