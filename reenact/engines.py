@@ -57,8 +57,11 @@ class _Engine:
     def _frames(self, region: torch.Tensor, box: tuple[int, int, int, int]) -> np.ndarray:
         """Full source frames with ``region`` written into ``box``; pixels outside stay untouched."""
         x0, y0, x1, y1 = box
-        frames = np.repeat(self.source.image[None], region.shape[0], axis=0)
-        frames[:, y0:y1, x0:x1] = _to_uint8(region)
+        image = self.source.image
+        frames = np.empty((region.shape[0], *image.shape), np.uint8)
+        for rows, cols in (((0, y0), (0, None)), ((y1, None), (0, None)), ((y0, y1), (0, x0)), ((y0, y1), (x1, None))):
+            frames[:, slice(*rows), slice(*cols)] = image[slice(*rows), slice(*cols)]  # the source around the box
+        _to_uint8(region, torch.from_numpy(frames)[:, y0:y1, x0:x1])
         return frames
 
 
@@ -187,7 +190,7 @@ class GeometricWarp(_Engine):
         extension is screened (:meth:`~reenact.render.head.Head.screen`). All of it is computed at half
         resolution and upsampled: the result is smooth by construction. With ``paste_back`` the
         flow's non-rigid part is returned instead (the rigid part is evaluated over the image,
-        :func:`~reenact.render.paste.rigid_motion`). Then the pad, and the self-occlusion fill's maps or None
+        :func:`~reenact.render.paste.image_positions`). Then the pad, and the self-occlusion fill's maps or None
         (:mod:`reenact.render.mirror`): what they paint is a hole the flow is extended over, as the
         eyes and mouth are."""
         from reenact.render.guidance import geom_disp
@@ -257,9 +260,14 @@ def _to_tensor(img: np.ndarray, device: torch.device) -> torch.Tensor:
     return torch.from_numpy(np.array(img)).to(device).permute(2, 0, 1)[None].float() / 255
 
 
-def _to_uint8(img: torch.Tensor) -> np.ndarray:
-    """(B, 3, H, W) float in [0, 1] -> (B, H, W, 3) uint8."""
-    return (img.clamp(0, 1) * 255 + 0.5).to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
+def _to_uint8(img: torch.Tensor, out: torch.Tensor | None = None) -> np.ndarray:
+    """(B, 3, H, W) float in [0, 1] -> (B, H, W, 3) uint8, into ``out`` (a CPU uint8 tensor of that
+    shape, a view of the frames to fill) if given: one conversion pass, no temporary full frames."""
+    scaled = (img * 255).add_(0.5).clamp_(0, 255).permute(0, 2, 3, 1)  # rounded on conversion (truncation)
+    if out is None:
+        return scaled.to(torch.uint8).cpu().numpy()
+    out.copy_(scaled)
+    return out.numpy()
 
 
 class GeneratorEngine(_Engine):

@@ -19,7 +19,8 @@ from reenact.face.crop import apply_affine, invert_affine
 from reenact.face.geometry import make_geometry
 from reenact.face.regions import INNER_LIPS, openings_mask, polygon_mask
 from reenact.io import VideoReader, read_image, write_image
-from reenact.render.paste import rigid_motion
+from reenact.render.layers import pixel_grid
+from reenact.render.paste import COARSE, image_positions
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 GRADIENT_BOUND = 3.5  # ||grad f||_2 in px/px outside the lid margins and inner lips; render/warp.unfold holds the
@@ -165,7 +166,7 @@ def test_a_moved_head_leaves_no_dark_outline_behind(pipeline, testdata, image, m
     only as wide as the person's alpha, the hair's fringe stayed behind as a thin dark outline (94 and
     130 pixels at worst, seen on lp_d11's drives at 3x); render/layers.HALO gave 29 and 0, and with the
     refined edge (face/segment.refine_edge) and the premultiplied layers 1 and 0."""
-    from reenact.render.layers import background_plate, composite, make_layers, pixel_grid
+    from reenact.render.layers import background_plate, composite, make_layers
     from reenact.render.warp import max_filter
 
     path = testdata / image
@@ -190,7 +191,7 @@ def test_a_half_confident_person_that_moves_a_little_keeps_its_colour(pipeline, 
     drives of face 0), 0.018 / 0.023 / 0.029 with the premultiplied layers (16834 pixels); 0.019 /
     0.022 / 0.030 over 21720 once the confidence was derippled (face/segment.deripple)."""
     from reenact.face.segment import person_alpha
-    from reenact.render.layers import composite, make_layers, pixel_grid
+    from reenact.render.layers import composite, make_layers
 
     rgb = read_image(testdata / "faces" / "group_t1.jpg")
     img = torch.from_numpy(np.array(rgb)).permute(2, 0, 1)[None].float() / 255
@@ -253,23 +254,24 @@ def test_a_checkpoint_pastes_back_through_the_person_mask(pipeline, testdata):
     assert np.abs(out - image)[cy - 5:cy + 5, cx - 5:cx + 5].mean() > 10, "the face is the generator's"
 
 
-def test_the_head_motion_on_a_lattice_matches_it_per_pixel(pipeline, testdata):
-    """With --paste-back the head's rigid motion h r is evaluated on a lattice two crop pixels apart
-    (3 image pixels on Image_with_alpha.png, whose face crop is 0.53 crop px per image px) and
-    interpolated (render/paste.rigid_motion). Against evaluating it at every image pixel, on lp_d11's
-    turns and nods (frames 100-224), in image pixels: at most 0.5 px apart (measured 0.44, mean 0.001,
-    where the head moves by up to 100 px)."""
+def test_the_map_from_the_crop_s_pixels_matches_it_per_pixel(pipeline, testdata):
+    """With --paste-back the geometric warp's map over the image is evaluated at the grown crop's pixel
+    centres (1.9 image px apart on Image_with_alpha.png, 0.53 crop px per image px) and interpolated
+    (render/paste.image_positions): the face's flow is bilinear between those centres and the crop's
+    affine is affine, so only the head's rigid motion h r is approximated. Against the map at every
+    image pixel, on lp_d11's turns and nods (frames 100-224): at most 0.5 image px apart (measured
+    0.31, mean 0.0004, where the head moves by up to 139 px; the face's flow alone: 0.001). The
+    first lattice, h r only at every second crop pixel, was 0.44 px off."""
     src, fits, _ = drive_fits(pipeline, testdata, "Image_with_alpha.png", "lp_d11.mp4", [100, 117, 120, 160, 210, 224])
     engine = GeometricWarp(src, torch.device("cpu"), True)
-    head, _, _, _ = engine._head_flow(fits, src.crop.shape[0])
-    a = torch.as_tensor(src.affine, dtype=torch.float32)
-    h, w = src.image.shape[:2]
-    box = (0, 0, w, h)
-    lattice, every = rigid_motion(head, a, box, (h, w)), rigid_motion(head, a, box, (h, w), step=1)
-    to_image = torch.as_tensor(invert_affine(src.affine)[:, :2], dtype=torch.float32)  # crop -> image, linear part
-    apart = ((lattice - every) @ to_image.T).norm(dim=-1)  # image pixels
-    moved = (every @ to_image.T).norm(dim=-1)
-    print(f"lattice vs every pixel: max {float(apart.max()):.3f} px, mean {float(apart.mean()):.4f} px; "
+    head, flow, pad, _ = engine._head_flow(fits, src.crop.shape[0])
+    assert src.affine[0, 0] <= COARSE, "the premise: this photo takes the interpolated map"
+    args = (head, flow, pad, src.affine, src.image.shape[:2])
+    (coarse, box), (every, _) = image_positions(*args), image_positions(*args, exact=True)
+    apart = (coarse - every).norm(dim=-1)  # image pixels
+    x0, y0, x1, y1 = box
+    moved = (every - pixel_grid(y1 - y0, x1 - x0, every.device, every.dtype, x0, y0)).norm(dim=-1)
+    print(f"crop pixels vs every pixel: max {float(apart.max()):.3f} px, mean {float(apart.mean()):.4f} px; "
           f"largest motion {float(moved.max()):.1f} px")
     assert float(moved.max()) > 20, "the head moves"
     assert float(apart.max()) < 0.5

@@ -94,12 +94,12 @@ class Gaze:
                  drivers: list[DriverFrame | None] | None) -> torch.Tensor:
         """``pos`` (B, h, w, 2), where each target pixel of ``box`` samples the source, with each eye's
         map applied; ``verts`` (B, V, 2+) are the driven vertices in the same pixels. The map runs on
-        a window around each driven eye only (the pixels that sample the source's eye)."""
+        a window around each driven eye only (the pixels that sample the source's eye). ``pos`` is
+        changed in place (a copy of a 3048 × 2072 photo's positions cost 0.1 s a batch)."""
         if not drivers:
             return pos
         ua_all = self.targets(drivers)
         t = lambda x: torch.as_tensor(np.asarray(x), dtype=pos.dtype, device=pos.device)  # noqa: E731
-        pos = pos.clone()
         for j, (eye, (o, axes, w, half, r, own)) in enumerate(self.eyes.items()):
             if np.allclose(ua_all[:, j], own[0]):
                 continue

@@ -230,7 +230,7 @@ class MirrorFill:
 
     def paint(self, out: torch.Tensor, maps: torch.Tensor, box: tuple[int, int, int, int]) -> torch.Tensor:
         """``out`` (B, 3, h, w), the warped pixels of ``box`` in the engine's image, with the mirror of :meth:`maps` painted in (its colour times the gain), only in the part of the
-        box where it weighs."""
+        box where it weighs. ``out`` is painted in place."""
         part = self._reach(maps, box)
         if part is None:
             return out
@@ -238,7 +238,6 @@ class MirrorFill:
         at = self.sampled(maps, (box[0] + i0, box[1] + j0, box[0] + i1, box[1] + j1))
         weight, w = at[:, 2:3].clamp(0, 1), at[:, 2:3].clamp(min=1e-6)
         mirrored = sample(self.image, (at[:, :2] / w).permute(0, 2, 3, 1)) * (at[:, 3:] / w).exp()
-        out = out.clone()
         out[:, :, j0:j1, i0:i1] += weight * (mirrored - out[:, :, j0:j1, i0:i1])
         return out
 

@@ -107,7 +107,7 @@ class MouthFill:
         """``out`` (B, 3, h, w), the warped target pixels of ``box``, with the mouth painted where the
         driven vertices ``verts`` (B, V, 2+, engine-image pixels) open it wider than the source's;
         ``drivers`` (one per frame, or None) give the driver's interior: all of a closed-mouth
-        source's opening, the gap between an open source's teeth."""
+        source's opening, the gap between an open source's teeth. ``out`` is painted in place."""
         lips = np.asarray(verts, np.float64)[:, INNER_LIPS, :2]
         strength = np.clip((opening(lips) - self.open - OPEN_FROM) / (OPEN_FULL - OPEN_FROM), 0.0, 1.0)
         own = self.open >= SOURCE_OPEN
@@ -131,7 +131,6 @@ class MouthFill:
             theirs = self._driver_interior(lips, window, drivers, mask)
         paint = self._interior(lips, window, mask, theirs, drivers) if own else theirs
         region = out[:, :, wy0 - y0:wy1 - y0, wx0 - x0:wx1 - x0]
-        out = out.clone()
         out[:, :, wy0 - y0:wy1 - y0, wx0 - x0:wx1 - x0] = region + mask * (paint - region)
         return out
 

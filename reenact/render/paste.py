@@ -14,6 +14,8 @@ import torch.nn.functional as F
 from reenact.face.crop import apply_affine, invert_affine
 from reenact.render.layers import pixel_grid
 
+COARSE = 0.75  # crop pixels per image pixel up to which the geometric warp's map is interpolated from the crop's
+
 
 def feather_mask(size: int, margin: float = 0.08, device=None) -> torch.Tensor:
     """(1, 1, size, size): 1 inside, a cosine ramp to 0 over the outer ``margin`` of the crop."""
@@ -44,11 +46,20 @@ def crop_in_box(crop: torch.Tensor, affine: np.ndarray, box: tuple[int, int, int
                          align_corners=False)
 
 
-def image_positions(head, nonrigid: torch.Tensor, pad: int, affine: np.ndarray, shape) -> tuple[torch.Tensor, tuple]:
+def image_positions(head, nonrigid: torch.Tensor, pad: int, affine: np.ndarray, shape,
+                    exact: bool = False) -> tuple[torch.Tensor, tuple]:
     """Full-frame source positions (B, h, w, 2) in image pixels for the image box the head's motion
     reaches (the crop's box and the head weight's support): p -> C⁻¹(q + h(q) r(q) + n(q)), q = C p,
     where ``nonrigid`` (B, 2, S + 2 pad, S + 2 pad) is n in pixels on the grown crop, feathered to 0
-    at its border."""
+    at its border.
+
+    Where a crop pixel spans 1 / ``COARSE`` image pixels or more, the map is evaluated at the grown
+    crop's pixel centres only (:func:`_knots`) and interpolated bilinearly between: n is itself
+    bilinear between them and C⁻¹ is affine, so only h r, which is smooth (its gradient is bounded,
+    module docstring of render/head.py), differs from the map at every pixel (``exact``): by at most
+    0.31 image px on lp_d11's turns on Image_with_alpha.png (1.9 image px per crop px,
+    tests/test_head_warp.py), 0.62 on it upscaled 2×. There, a batch of 6 frames' positions took
+    0.73 s instead of 1.59 s with h r alone on a lattice and the rest at every pixel."""
     n = nonrigid.shape[-1]
     h, w = shape
     a = torch.as_tensor(affine, dtype=nonrigid.dtype, device=nonrigid.device)
@@ -60,12 +71,44 @@ def image_positions(head, nonrigid: torch.Tensor, pad: int, affine: np.ndarray, 
     box = (max(min(x0, int(lo[0])), 0), max(min(y0, int(lo[1])), 0), min(max(x1, int(hi[0])), w),
            min(max(y1, int(hi[1])), h))
     size = (max(box[3] - box[1], 0), max(box[2] - box[0], 0))
-    q = affine_points(pixel_grid(*size, a.device, a.dtype, box[0], box[1]), a)[None]  # (1, h', w', 2) crop pixels
     feathered = nonrigid * feather_mask(n, 0.15, device=a.device).to(a.dtype)
-    grid = ((q + pad) * (2.0 / n) - 1).expand(len(nonrigid), -1, -1, -1)
+    coarse = not exact and float(a[0, 0]) <= COARSE and min(size) > 0
+    q = _knots(a, box, size, pad) if coarse else affine_points(pixel_grid(*size, a.device, a.dtype, box[0], box[1]), a)
+    grid = ((q + pad) * (2.0 / n) - 1)[None].expand(len(nonrigid), -1, -1, -1)
     nq = F.grid_sample(feathered, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
-    src_q = rigid_motion(head, a, box, size) + nq.permute(0, 2, 3, 1) + q
-    return affine_points(src_q, inv), box
+    q = q[None].expand(len(nonrigid), -1, -1, -1)
+    pos = affine_points(head.weight(q)[..., None] * head.rigid(q) + nq.permute(0, 2, 3, 1) + q, inv)  # (B, ., ., 2)
+    return (_upsampled(pos, a, box, size, pad) if coarse else pos), box
+
+
+def _knots(a: torch.Tensor, box: tuple, size: tuple[int, int], pad: int) -> torch.Tensor:
+    """(rows, cols, 2) the grown crop's pixel centres (crop pixels) whose cells cover the image
+    pixels of ``box``, ``a`` the image -> crop affine (axis-aligned)."""
+    i0, j0, i1, j1 = _knot_range(a, box, size, pad)
+    ys = torch.arange(j0, j1 + 1, device=a.device, dtype=a.dtype) + (0.5 - pad)
+    xs = torch.arange(i0, i1 + 1, device=a.device, dtype=a.dtype) + (0.5 - pad)
+    gy, gx = torch.meshgrid(ys, xs, indexing="ij")
+    return torch.stack([gx, gy], -1)
+
+
+def _knot_range(a: torch.Tensor, box: tuple, size: tuple[int, int], pad: int) -> tuple[int, int, int, int]:
+    """The grown crop's pixel indices (i0, j0, i1, j1), inclusive, whose centres enclose the centres of
+    the image pixels of ``box``."""
+    corners = affine_points(a.new_tensor([[box[0] + 0.5, box[1] + 0.5], [box[0] + size[1] - 0.5, box[1] + size[0] - 0.5]]), a)
+    lo, hi = (corners[0] + pad - 0.5).floor(), (corners[1] + pad - 0.5).ceil()
+    return int(lo[0]), int(lo[1]), max(int(hi[0]), int(lo[0]) + 1), max(int(hi[1]), int(lo[1]) + 1)
+
+
+def _upsampled(pos: torch.Tensor, a: torch.Tensor, box: tuple, size: tuple[int, int], pad: int) -> torch.Tensor:
+    """``pos`` (B, rows, cols, 2) at :func:`_knots` interpolated bilinearly at the image pixels of
+    ``box``: (B, h, w, 2)."""
+    i0, j0, i1, j1 = _knot_range(a, box, size, pad)
+    ys = (torch.arange(size[0], device=a.device, dtype=a.dtype) + box[1] + 0.5) * a[1, 1] + a[1, 2] + pad - 0.5 - j0
+    xs = (torch.arange(size[1], device=a.device, dtype=a.dtype) + box[0] + 0.5) * a[0, 0] + a[0, 2] + pad - 0.5 - i0
+    gy, gx = torch.meshgrid(ys * (2.0 / (j1 - j0)) - 1, xs * (2.0 / (i1 - i0)) - 1, indexing="ij")
+    grid = torch.stack([gx, gy], -1)[None].expand(len(pos), -1, -1, -1)  # (B, h, w, 2) in [-1, 1]
+    up = F.grid_sample(pos.permute(0, 3, 1, 2), grid, mode="bilinear", align_corners=True)  # (B, 2, h, w)
+    return up.permute(0, 2, 3, 1)
 
 
 def grown_affine(affine: np.ndarray, pad: int) -> np.ndarray:
@@ -79,29 +122,3 @@ def affine_points(p: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
     0.55 s)."""
     x, y = p[..., 0], p[..., 1]
     return torch.stack([m[0, 0] * x + m[0, 1] * y + m[0, 2], m[1, 0] * x + m[1, 1] * y + m[1, 2]], -1)
-
-
-def rigid_motion(head, a: torch.Tensor, box: tuple, size: tuple[int, int], step: int | None = None) -> torch.Tensor:
-    """h r (B, h', w', 2) in crop pixels at the image pixels of ``box`` (``size`` (h', w')), ``a`` the
-    image -> crop affine. It is evaluated on a lattice two crop pixels apart, as the crop's own flow
-    is built (s image pixels, rounded down), and interpolated bilinearly between: h r is smooth (its
-    gradient is bounded, module docstring of render/head.py). ``step``: the lattice's spacing in
-    image pixels instead (1: every pixel).
-
-    Per image pixel, h r took half of `--paste-back`'s time on Image_with_alpha.png (1524 × 1036,
-    s = 3): 48 frames of lp_d11 15.7 → 8.2 s, and 77.6 → 36.4 s on the photo upscaled 2× (2 CPU
-    cores; `bench/bench_paste_back.py`). The motion moves by at most about 0.3 crop pixels against
-    the per-pixel one, at the far end of the head weight's ramp: 0.44 image px on the photo, 1.15 on
-    it upscaled 2× (`tests/test_head_warp.py`)."""
-    s = step or max(1, int(2.0 / float(torch.linalg.matrix_norm(a[:, :2], ord=2))))  # image pixels per 2 crop pixels
-    rows, cols = -(-(size[0] - 1) // s) + 1, -(-(size[1] - 1) // s) + 1  # lattice points: 0, s, 2s, ... past the end
-    lattice = pixel_grid(rows, cols, a.device, a.dtype) * s - (s - 1) * 0.5 + a.new_tensor([box[0], box[1]])
-    q = affine_points(lattice, a).expand(head.motion.shape[0], -1, -1, -1)  # (B, rows, cols, 2)
-    hr = head.weight(q)[..., None] * head.rigid(q)
-    if s == 1:  # the lattice is the pixels
-        return hr
-    coarse = hr.permute(0, 3, 1, 2)  # (B, 2, rows, cols)
-    ys = torch.arange(size[0], device=a.device, dtype=a.dtype) / (s * max(rows - 1, 1)) * 2 - 1
-    xs = torch.arange(size[1], device=a.device, dtype=a.dtype) / (s * max(cols - 1, 1)) * 2 - 1
-    grid = torch.stack(torch.meshgrid(ys, xs, indexing="ij")[::-1], -1)[None].expand(len(coarse), -1, -1, -1)
-    return F.grid_sample(coarse, grid, mode="bilinear", align_corners=True).permute(0, 2, 3, 1)
