@@ -9,7 +9,10 @@ Target: drive time <= 2.5x detection time (IMAGE mode). Also the cost per frame 
 added in 0.2: PyAV decoding with timestamps, the BlazeFace detector (per call, and amortised as the
 tracker calls it: on doubt, on jumps and every 15th frame), and the tracker as a whole.
 
-Usage: python bench/bench_drive.py [--device cpu|cuda] [--paste-back]
+The drive runs with the memory policy `reenact drive` sets (cli/_common.keep_freed_memory) unless
+`--system-malloc`.
+
+Usage: python bench/bench_drive.py [--device cpu|cuda] [--paste-back] [--system-malloc]
 """
 
 from __future__ import annotations
@@ -75,9 +78,14 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--paste-back", action="store_true")
+    ap.add_argument("--system-malloc", action="store_true", help="leave glibc's allocation policy as it is")
     args = ap.parse_args()
+    if not args.system_malloc:
+        from reenact.cli._common import keep_freed_memory
+
+        keep_freed_memory()
     src, drv = TESTDATA / "faces" / "lp_s6.jpg", TESTDATA / "videos" / "lp_d18.mp4"
-    print(f"machine: {machine()}")
+    print(f"machine: {machine()}; memory policy: {'system' if args.system_malloc else 'keep freed memory (CLI)'}")
     reader = VideoReader(drv)
     frames = [f.copy() for f in reader]
     det = detection_alone(frames, reader.info.fps)
