@@ -47,10 +47,10 @@ def keep_freed_memory() -> None:
     """Have glibc serve large blocks from the heap and keep them when freed, rather than map fresh
     pages for each and unmap them again: a CPU drive allocates and frees the same large tensors every
     batch, and each fresh mapping is faulted in page by page. With ``--paste-back`` on a 3048 × 2072
-    photo that was a quarter of the time (32 frames of lp_d11: 17.8 → 13.0 s; peak memory 3.7 → 4.4 GB,
-    which then stays with the process until it exits). ``REENACT_MALLOC=system`` leaves glibc's policy
-    alone; other C libraries are left alone. Set by ``drive`` and ``live`` only (they render frames on
-the CPU batch after batch), never on import: a library user's process keeps its own policy."""
+    photo that was a quarter of the time (32 frames of lp_d11: 18.8 → 13.7 s; peak memory 3.71 → 4.03
+    GB, which then stays with the process until it exits). ``REENACT_MALLOC=system`` leaves glibc's
+    policy alone; other C libraries are left alone. Set by ``drive`` and ``live`` only (they render
+    frames on the CPU batch after batch), never on import: a library user's process keeps its own."""
     if os.environ.get("REENACT_MALLOC") == "system" or not sys.platform.startswith("linux"):
         return
     import ctypes
