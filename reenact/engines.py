@@ -17,8 +17,10 @@ from reenact.face.crop import apply_affine, invert_affine, warp_crop
 from reenact.face.fit import FaceFit
 from reenact.face.mediapipe_backend import Detection
 from reenact.face.mesh import MEDIAPIPE, topology
-from reenact.face.regions import openings_mask
+from reenact.face.regions import EYES, openings_mask
 from reenact.render.paste import crop_in_box, grown_affine, image_positions
+
+EYE_WIDENED = 1.2  # an eye the driven mesh widens this much more than the other is stretched from an edge-on sliver
 
 
 @dataclass
@@ -216,7 +218,8 @@ class GeometricWarp(_Engine):
         q = (pixel_grid(low, low, flow.device, flow.dtype) * (n / low) - pad).expand(len(fits), -1, -1, -1)
         screen = head.screen(q)[:, None]  # (B, 1, low, low): the non-rigid rest stays off the hair
         flow = smooth(extend_flow(filled, closed, feather=4, base=base, screen=screen, kappa=SCREEN_KAPPA), inside=known)
-        flow = unfold(flow, n / low, exclude=self._openings(fits, p, low))
+        held, eyes = self._openings(fits, p, low)
+        flow = unfold(flow, n / low, exclude=held, eyes=eyes)
         if self.paste_back:
             flow = flow - base
         return head, F.interpolate(flow, size=(n, n), mode="bilinear", align_corners=False), pad, mirrored
@@ -230,13 +233,23 @@ class GeometricWarp(_Engine):
         scale = float(np.sqrt(abs(np.linalg.det(a[:, :2]))))
         return np.column_stack([apply_affine(a, others[:, :2]), others[:, 2] * scale])
 
-    def _openings(self, fits: list[FaceFit], p: int, low: int) -> torch.Tensor:
-        """(B, 1, low, low) bool: the driven eyes and inner lips on the half-resolution grid grown by ``p``,
-        where :func:`~reenact.render.warp.unfold` leaves the flow alone: a closing eye or mouth jumps
-        from lid to lid by design, and one opening from shut has det(I + ∇f) near 0."""
-        verts = np.stack([f.vertices for f in fits])[..., :2] * 0.5 + p
-        masks = np.stack([openings_mask(v, (low, low), 1) for v in verts])
-        return torch.as_tensor(masks, device=self.device)[:, None]
+    def _openings(self, fits: list[FaceFit], p: int, low: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """(B, 1, low, low) bool each, on the half-resolution grid grown by ``p``: where
+        :func:`~reenact.render.warp.unfold` leaves the flow alone (the driven eyes and inner lips: a
+        closing eye or mouth jumps from lid to lid by design, and one opening from shut has det(I + ∇f)
+        near 0), and the part of it where it relaxes fold-overs still: the eyes the driven mesh shows
+        ``EYE_WIDENED`` times wider than the source does, against the other eye. Such an eye is seen
+        edge-on in the source (group_t1 face 1's far eye, behind its nose: 1.3-1.6×, folding at its
+        inner corner, det down to -2.58); a blinking eye keeps its width (lp_d11's blink: about 1)."""
+        verts = np.stack([f.vertices for f in fits])[..., :2]
+        driven, own = _eye_widths(verts), _eye_widths(self.source.fit.vertices)
+        k = {e: driven[e] / max(float(own[e]), 1e-6) for e in EYES}  # (B,) each: how much the driven mesh widens it
+        widened = [[e for e in EYES if k[e][i] > EYE_WIDENED * min(k[o][i] for o in EYES if o != e)]
+                   for i in range(len(fits))]
+        pts = verts * 0.5 + p
+        held = np.stack([openings_mask(v, (low, low), 1) for v in pts])
+        eyes = np.stack([openings_mask(v, (low, low), 1, eyes=w, lips=False) for v, w in zip(pts, widened)])
+        return tuple(torch.as_tensor(m, device=self.device)[:, None] for m in (held, eyes))
 
     @torch.no_grad()
     def composite(self, fits: list[FaceFit], frames: torch.Tensor, drivers=None) -> torch.Tensor:
@@ -244,6 +257,12 @@ class GeometricWarp(_Engine):
         out, (x0, y0, x1, y1), _ = self._render(fits, drivers, frames)
         frames[:, :, y0:y1, x0:x1] = out
         return frames
+
+
+def _eye_widths(verts: np.ndarray) -> dict[str, np.ndarray]:
+    """Each eye's corner-to-corner width in the pixels of ``verts`` (..., V, 2+): (...) per eye."""
+    v = np.asarray(verts, np.float64)
+    return {e: np.linalg.norm(v[..., EYES[e]["corners"][0], :2] - v[..., EYES[e]["corners"][1], :2], axis=-1) for e in EYES}
 
 
 def _crop_layer(layer: torch.Tensor, affine: np.ndarray, size: int) -> torch.Tensor:

@@ -44,13 +44,15 @@ def mouth_opening(points: np.ndarray) -> float:
     return float(np.linalg.norm(p[13] - p[14]) / max(np.linalg.norm(p[78] - p[308]), 1e-6))
 
 
-def openings_mask(points: np.ndarray, shape: tuple[int, int], margin: int) -> np.ndarray:
-    """(H, W) bool: both eyes' lid margins and the inner lips of ``points`` (x, y pixels), filled and
-    grown by ``margin`` px, where lids and lips meet. A closing eye or mouth jumps there by design."""
+def openings_mask(points: np.ndarray, shape: tuple[int, int], margin: int, eyes=("right", "left"),
+                  lips: bool = True) -> np.ndarray:
+    """(H, W) bool: the ``eyes``' lid margins and (with ``lips``) the inner lips of ``points`` (x, y
+    pixels), filled and grown by ``margin`` px, where lids and lips meet. A closing eye or mouth jumps
+    there by design."""
     import cv2
 
     mask = np.zeros(shape, np.uint8)
-    for ids in (*EYE_CONTOURS.values(), INNER_LIPS):
+    for ids in (*(EYE_CONTOURS[e] for e in eyes), *((INNER_LIPS,) if lips else ())):
         poly = np.round(np.asarray(points)[ids, :2]).astype(np.int32)
         cv2.fillPoly(mask, [poly], 1)
         cv2.polylines(mask, [poly], True, 1, thickness=2 * margin + 1)

@@ -175,6 +175,7 @@ def smooth(x: torch.Tensor, passes: int = 2, inside: torch.Tensor | None = None,
 
 
 UNFOLD_FLOOR = 0.25  # det(I + ∇f) below this is relaxed (the tests' bar is > 0, after upsampling and the gaze)
+EYE_FLOOR = 0.05  # ... and inside the eyes' openings, where only fold-overs are relaxed
 UNFOLD_CAP = 3.0  # ... and ‖∇f‖₂ above this (the tests' bound is 3.5), outside the eye and mouth openings
 
 
@@ -200,8 +201,10 @@ def _corners(flow: torch.Tensor):
         yield a + d, a * d - b * c, a * a + b * b + c * c + d * d
 
 
-def _bad(flow: torch.Tensor, spacing: float, floor: float, cap: float) -> torch.Tensor:
-    """(B, H-1, W-1) bool: cells with a corner where det(I + ∇f) < ``floor`` or ‖∇f‖₂ > ``cap``. With
+def _bad(flow: torch.Tensor, spacing: float, floor: float, cap: float, held=None) -> torch.Tensor:
+    """(B, H-1, W-1) bool: cells with a corner where det(I + ∇f) < ``floor`` or ‖∇f‖₂ > ``cap``; with
+    ``held``, (exclude, eyes) cell masks of :func:`unfold`: none in the first, and in the second only
+    those where det(I + ∇f) < ``EYE_FLOOR``. With
     the cell edges D = s ∇f (s = ``spacing``), det(I + ∇f) = 1 + tr D / s + det D / s², and, with
     C = (s·cap)² and F² = ‖D‖²_F, ‖D‖₂² > C ⟺ F² > 2C or det(D)² < C (F² − C): no division or root."""
     c2 = (spacing * cap) ** 2
@@ -209,14 +212,20 @@ def _bad(flow: torch.Tensor, spacing: float, floor: float, cap: float) -> torch.
     for trace, det, frob2 in _corners(flow):
         folds = spacing * trace + det < (floor - 1) * spacing * spacing
         corner = folds | (frob2 > 2 * c2) | (det * det < c2 * (frob2 - c2))
+        if held is not None:  # (exclude, eyes) cells: the first left alone, the second checked for fold-overs only
+            eye_folds = spacing * trace + det < (EYE_FLOOR - 1) * spacing * spacing
+            corner = torch.where(held[1], eye_folds, corner & ~held[0])
         bad = corner if bad is None else bad | corner
     return bad
 
 
 def unfold(flow: torch.Tensor, spacing: float = 1.0, floor: float = UNFOLD_FLOOR, cap: float = UNFOLD_CAP,
-           exclude: torch.Tensor | None = None, rounds: int = 6, steps: int = 12, reach: int = 3) -> torch.Tensor:
+           exclude: torch.Tensor | None = None, eyes: torch.Tensor | None = None, rounds: int = 6, steps: int = 12,
+           reach: int = 3) -> torch.Tensor:
     """``flow`` (B, 2, H, W) with its fold-overs and tears smoothed away: where det(I + ∇f) < ``floor``
-    or ‖∇f‖₂ > ``cap`` (in cells without a corner in ``exclude``, (B, 1, H, W) bool), the flow within
+    or ‖∇f‖₂ > ``cap`` in cells without a corner in ``exclude`` (B, 1, H, W) bool, the openings, and
+    where det(I + ∇f) < ``EYE_FLOOR`` in cells with one in ``eyes`` (B, 1, H, W) bool (an opening
+    that folds over: an eye seen edge-on in the source, whose mesh flips, engines.GeometricWarp._openings), the flow within
     ``reach`` cells is relaxed towards the average of its four neighbours, ``steps`` Jacobi sweeps per
     round, until no cell is bad or ``rounds`` have run. A harmonic map onto a convex outline cannot fold
     (Radó-Kneser-Choquet), so relaxing a folded patch unfolds it, while the rest of the flow is left
@@ -229,11 +238,10 @@ def unfold(flow: torch.Tensor, spacing: float = 1.0, floor: float = UNFOLD_FLOOR
     cell, so cells whose four corners pass pass everywhere, and the repair at half resolution holds
     for the upsampled flow (up to the secants across cells that finer grids take: hence a floor
     above 0)."""
-    if exclude is not None:  # cells with a corner node in it
-        exclude = exclude[:, 0, :-1, :-1] | exclude[:, 0, 1:, :-1] | exclude[:, 0, :-1, 1:] | exclude[:, 0, 1:, 1:]
-    bad = _bad(flow, spacing, floor, cap)
-    if exclude is not None:
-        bad &= ~exclude
+    held = None
+    if exclude is not None or eyes is not None:
+        held = tuple(_cells(m if m is not None else torch.zeros_like(flow[:, :1], dtype=torch.bool)) for m in (exclude, eyes))
+    bad = _bad(flow, spacing, floor, cap, held)
     if not bool(bad.any()):
         return flow
     flow, margin = flow.clone(), 3 * reach + 2
@@ -242,18 +250,22 @@ def unfold(flow: torch.Tensor, spacing: float = 1.0, floor: float = UNFOLD_FLOOR
     _, ys, xs = torch.nonzero(bad[sel], as_tuple=True)
     y0, y1 = max(int(ys.min()) - margin, 0), min(int(ys.max()) + margin + 2, h)
     x0, x1 = max(int(xs.min()) - margin, 0), min(int(xs.max()) + margin + 2, w)
-    held = None if exclude is None else exclude[sel, y0:y1 - 1, x0:x1 - 1]
+    if held is not None:
+        held = tuple(m[sel, y0:y1 - 1, x0:x1 - 1] for m in held)
     flow[sel, :, y0:y1, x0:x1] = _relax(flow[sel, :, y0:y1, x0:x1], spacing, floor, cap, held, rounds, steps, reach)
     return flow
 
 
-def _relax(flow, spacing, floor, cap, exclude, rounds, steps, reach):
+def _cells(nodes: torch.Tensor) -> torch.Tensor:
+    """(B, H-1, W-1) bool: the cells with a corner node in ``nodes`` (B, 1, H, W)."""
+    return nodes[:, 0, :-1, :-1] | nodes[:, 0, 1:, :-1] | nodes[:, 0, :-1, 1:] | nodes[:, 0, 1:, 1:]
+
+
+def _relax(flow, spacing, floor, cap, held, rounds, steps, reach):
     """:func:`unfold`'s rounds on a window (B', 2, h, w) of the frames that need them; its border
     nodes stay as they are, and a frame's rounds stop changing it once it has no bad cell."""
     for _ in range(rounds):
-        bad = _bad(flow, spacing, floor, cap)
-        if exclude is not None:
-            bad &= ~exclude
+        bad = _bad(flow, spacing, floor, cap, held)
         if not bool(bad.any()):
             break
         region = max_filter(F.pad(bad[:, None].to(flow.dtype), (0, 1, 0, 1)), 2 * reach + 1) > 0  # (B', 1, h, w)
