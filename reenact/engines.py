@@ -113,6 +113,7 @@ class GeometricWarp(_Engine):
             to_crop = torch.as_tensor(source.affine if paste_back else [[1.0, 0, -m], [0, 1.0, -m]],
                                       dtype=torch.float32, device=device)
             self.mirror = MirrorFill(source.fit.vertices, self.faces, size, self._in_image, self.src, to_crop)
+        self.own_eyes = _eye_widths(source.fit.vertices)  # the source's eye widths, for _openings
         self.gaze = None
         if source.fit.topology == MEDIAPIPE and source.detection is not None and len(source.detection.points) >= 478:
             from reenact.render.eyes import Gaze
@@ -233,8 +234,8 @@ class GeometricWarp(_Engine):
         scale = float(np.sqrt(abs(np.linalg.det(a[:, :2]))))
         return np.column_stack([apply_affine(a, others[:, :2]), others[:, 2] * scale])
 
-    def _openings(self, fits: list[FaceFit], p: int, low: int) -> tuple[torch.Tensor, torch.Tensor]:
-        """(B, 1, low, low) bool each, on the half-resolution grid grown by ``p``: where
+    def _openings(self, fits: list[FaceFit], p: int, low: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(B, 1, low, low) bool each (the second None where it would be empty), on the half-resolution grid grown by ``p``: where
         :func:`~reenact.render.warp.unfold` leaves the flow alone (the driven eyes and inner lips: a
         closing eye or mouth jumps from lid to lid by design, and one opening from shut has det(I + ∇f)
         near 0), and the part of it where it relaxes fold-overs still: the eyes the driven mesh shows
@@ -242,14 +243,16 @@ class GeometricWarp(_Engine):
         edge-on in the source (group_t1 face 1's far eye, behind its nose: 1.3-1.6×, folding at its
         inner corner, det down to -2.58); a blinking eye keeps its width (lp_d11's blink: about 1)."""
         verts = np.stack([f.vertices for f in fits])[..., :2]
-        driven, own = _eye_widths(verts), _eye_widths(self.source.fit.vertices)
-        k = {e: driven[e] / max(float(own[e]), 1e-6) for e in EYES}  # (B,) each: how much the driven mesh widens it
+        driven = _eye_widths(verts)
+        k = {e: driven[e] / max(float(self.own_eyes[e]), 1e-6) for e in EYES}  # (B,) each: how much the mesh widens it
         widened = [[e for e in EYES if k[e][i] > EYE_WIDENED * min(k[o][i] for o in EYES if o != e)]
                    for i in range(len(fits))]
         pts = verts * 0.5 + p
-        held = np.stack([openings_mask(v, (low, low), 1) for v in pts])
+        held = torch.as_tensor(np.stack([openings_mask(v, (low, low), 1) for v in pts]), device=self.device)[:, None]
+        if not any(widened):  # the usual case: no eye of the batch is stretched from a sliver
+            return held, None
         eyes = np.stack([openings_mask(v, (low, low), 1, eyes=w, lips=False) for v, w in zip(pts, widened)])
-        return tuple(torch.as_tensor(m, device=self.device)[:, None] for m in (held, eyes))
+        return held, torch.as_tensor(eyes, device=self.device)[:, None]
 
     @torch.no_grad()
     def composite(self, fits: list[FaceFit], frames: torch.Tensor, drivers=None) -> torch.Tensor:

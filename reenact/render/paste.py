@@ -73,18 +73,19 @@ def image_positions(head, nonrigid: torch.Tensor, pad: int, affine: np.ndarray, 
     size = (max(box[3] - box[1], 0), max(box[2] - box[0], 0))
     feathered = nonrigid * feather_mask(n, 0.15, device=a.device).to(a.dtype)
     coarse = not exact and float(a[0, 0]) <= COARSE and min(size) > 0
-    q = _knots(a, box, size, pad) if coarse else affine_points(pixel_grid(*size, a.device, a.dtype, box[0], box[1]), a)
+    knots = _knot_range(a, box, size, pad) if coarse else None
+    q = _knots(a, knots, pad) if coarse else affine_points(pixel_grid(*size, a.device, a.dtype, box[0], box[1]), a)
     grid = ((q + pad) * (2.0 / n) - 1)[None].expand(len(nonrigid), -1, -1, -1)
     nq = F.grid_sample(feathered, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
     q = q[None].expand(len(nonrigid), -1, -1, -1)
     pos = affine_points(head.weight(q)[..., None] * head.rigid(q) + nq.permute(0, 2, 3, 1) + q, inv)  # (B, ., ., 2)
-    return (_upsampled(pos, a, box, size, pad) if coarse else pos), box
+    return (_upsampled(pos, a, box, size, pad, knots) if coarse else pos), box
 
 
-def _knots(a: torch.Tensor, box: tuple, size: tuple[int, int], pad: int) -> torch.Tensor:
-    """(rows, cols, 2) the grown crop's pixel centres (crop pixels) whose cells cover the image
-    pixels of ``box``, ``a`` the image -> crop affine (axis-aligned)."""
-    i0, j0, i1, j1 = _knot_range(a, box, size, pad)
+def _knots(a: torch.Tensor, knots: tuple[int, int, int, int], pad: int) -> torch.Tensor:
+    """(rows, cols, 2) the grown crop's pixel centres (crop pixels) with indices ``knots`` (i0, j0, i1,
+    j1) inclusive (:func:`_knot_range`)."""
+    i0, j0, i1, j1 = knots
     ys = torch.arange(j0, j1 + 1, device=a.device, dtype=a.dtype) + (0.5 - pad)
     xs = torch.arange(i0, i1 + 1, device=a.device, dtype=a.dtype) + (0.5 - pad)
     gy, gx = torch.meshgrid(ys, xs, indexing="ij")
@@ -99,10 +100,11 @@ def _knot_range(a: torch.Tensor, box: tuple, size: tuple[int, int], pad: int) ->
     return int(lo[0]), int(lo[1]), max(int(hi[0]), int(lo[0]) + 1), max(int(hi[1]), int(lo[1]) + 1)
 
 
-def _upsampled(pos: torch.Tensor, a: torch.Tensor, box: tuple, size: tuple[int, int], pad: int) -> torch.Tensor:
+def _upsampled(pos: torch.Tensor, a: torch.Tensor, box: tuple, size: tuple[int, int], pad: int,
+               knots: tuple[int, int, int, int]) -> torch.Tensor:
     """``pos`` (B, rows, cols, 2) at :func:`_knots` interpolated bilinearly at the image pixels of
     ``box``: (B, h, w, 2)."""
-    i0, j0, i1, j1 = _knot_range(a, box, size, pad)
+    i0, j0, i1, j1 = knots
     ys = (torch.arange(size[0], device=a.device, dtype=a.dtype) + box[1] + 0.5) * a[1, 1] + a[1, 2] + pad - 0.5 - j0
     xs = (torch.arange(size[1], device=a.device, dtype=a.dtype) + box[0] + 0.5) * a[0, 0] + a[0, 2] + pad - 0.5 - i0
     gy, gx = torch.meshgrid(ys * (2.0 / (j1 - j0)) - 1, xs * (2.0 / (i1 - i0)) - 1, indexing="ij")
