@@ -88,15 +88,18 @@ def _depth_keys(tri, coef, first_id: int, n_faces: int, h: int, w: int):
     x0, y0, bw, bh = _bbox(tri, h, w)
     counts = bw * bh
     idx = torch.repeat_interleave(torch.arange(len(tri), device=tri.device), counts)
-    local = torch.arange(len(idx), device=tri.device) - (torch.cumsum(counts, 0) - counts)[idx]
-    bwi = bw[idx]
-    ix = x0[idx] + local % bwi
-    iy = y0[idx] + local // bwi
-    val = evaluate(coef[idx], ix.to(tri.dtype) + 0.5, iy.to(tri.dtype) + 0.5)  # (M, 4): w0, w1, w2, depth
-    inside = (val[:, :3] >= 0).all(1)
-    gid = idx[inside] + first_id
-    pix = (gid // n_faces) * (h * w) + iy[inside] * w + ix[inside]
-    return pix, (sortable_float32(val[inside, 3]) << ID_BITS) | (gid % n_faces)
+    local = torch.arange(len(idx), device=tri.device) - (torch.cumsum(counts, 0) - counts).index_select(0, idx)
+    bwi = bw.index_select(0, idx)
+    row = torch.div(local, bwi, rounding_mode="floor")
+    ix = x0.index_select(0, idx) + (local - row * bwi)
+    iy = y0.index_select(0, idx) + row
+    # index_select, and one nonzero for the inside candidates, rather than advanced and boolean indexing:
+    # bit for bit the same, and a quarter faster at batch 1 on CPU (3.0 -> 2.3 ms, MediaPipe's mesh at 128²)
+    val = evaluate(coef.index_select(0, idx), ix.to(tri.dtype) + 0.5, iy.to(tri.dtype) + 0.5)  # (M, 4): w0, w1, w2, depth
+    keep = (val[:, :3] >= 0).all(1).nonzero().squeeze(1)
+    gid = idx.index_select(0, keep) + first_id
+    pix = (gid // n_faces) * (h * w) + iy.index_select(0, keep) * w + ix.index_select(0, keep)
+    return pix, (sortable_float32(val[:, 3].index_select(0, keep)) << ID_BITS) | (gid % n_faces)
 
 
 def rasterize(verts: torch.Tensor, faces: torch.Tensor, attrs: torch.Tensor | None, size: tuple[int, int],
@@ -130,12 +133,12 @@ def coverage(verts: torch.Tensor, faces: torch.Tensor, size: tuple[int, int], cu
         pix, key = _depth_keys(tri[lo:hi], coef[lo:hi], lo, n_faces, h, w)
         best.scatter_reduce_(0, pix, key, "amin")
     pix = torch.nonzero(best != _EMPTY).squeeze(1)  # covered pixels, flat over B·H·W
-    gid = (pix // (h * w)) * n_faces + (best[pix] & ((1 << ID_BITS) - 1))
+    gid = (pix // (h * w)) * n_faces + (best.index_select(0, pix) & ((1 << ID_BITS) - 1))
     if cull_backfaces:
-        front = area[gid] <= 0
-        pix, gid = pix[front], gid[front]
+        front = (area.index_select(0, gid) <= 0).nonzero().squeeze(1)
+        pix, gid = pix.index_select(0, front), gid.index_select(0, front)
     local = pix % (h * w)
-    bary = evaluate(coef[gid, :3], (local % w).to(verts.dtype) + 0.5, (local // w).to(verts.dtype) + 0.5)
+    bary = evaluate(coef.index_select(0, gid)[:, :3], (local % w).to(verts.dtype) + 0.5, (local // w).to(verts.dtype) + 0.5)
     face_id = torch.full((b * h * w,), -1, dtype=torch.long, device=verts.device)
     face_id[pix] = gid % n_faces
     bary_img = torch.zeros(b * h * w, 3, dtype=verts.dtype, device=verts.device)
