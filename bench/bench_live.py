@@ -3,7 +3,10 @@
 For each setting: frames shown per second, frames dropped, and capture-to-output latency p50/p95/max.
 Targets (issue 15), 2-core CPU at 256²: at least 25 frames/s and p95 latency at most 80 ms.
 
-Usage: python bench/bench_live.py [--device cpu|cuda]
+The runs use the memory policy `reenact live` sets (cli/_common.keep_freed_memory) unless
+`--system-malloc`.
+
+Usage: python bench/bench_live.py [--device cpu|cuda] [--system-malloc]
 """
 
 from __future__ import annotations
@@ -25,8 +28,13 @@ def main() -> None:
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--system-malloc", action="store_true", help="leave glibc's allocation policy as it is")
     args = ap.parse_args()
-    print(f"machine: {machine()}")
+    if not args.system_malloc:
+        from reenact.cli._common import keep_freed_memory
+
+        keep_freed_memory()
+    print(f"machine: {machine()}; memory policy: {'system' if args.system_malloc else 'keep freed memory (CLI)'}")
     source = ROOT / "examples" / "source.png"
     for label, clip, extra in SETTINGS:
         s = live(source, LiveOptions(camera=str(TESTDATA / "videos" / clip), window=False, device=args.device, **extra))

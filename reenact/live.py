@@ -1,8 +1,11 @@
 """``reenact live``: animate a portrait from a camera in real time, to a window, a virtual camera or a
 recording (DESIGN §1).
 
-Latency first: capture runs in its own thread and the loop always takes the newest frame
-(:mod:`reenact.capture`); each frame is tracked, fitted and animated alone (batch 1) and shown at once.
+Latency first: capture runs in its own thread and always holds the newest frame
+(:mod:`reenact.capture`); tracking runs in another, on each frame it takes, beside the warp
+(:func:`~reenact.prefetch.newest`); the loop fits and animates the newest tracked frame alone (batch 1)
+and shows it at once. A frame the loop never took is dropped and counted, whether the tracker took it
+or not.
 Faces, crops, the tracker and the policy for frames without a face are the same as ``drive``'s
 (:mod:`reenact.face.pipeline`): a face leaving the camera holds, then eases to the source.
 
@@ -32,6 +35,7 @@ from reenact.face.pipeline import CropPolicy, FacePipeline, FitPolicy, Tracked, 
 from reenact.io import VideoWriter, atomic_output
 from reenact.io.video import even_frame
 from reenact.live_outputs import INSTRUCTION, Outputs, check_live_inputs, has_display, open_window
+from reenact.prefetch import newest
 
 @dataclass
 class LiveOptions:
@@ -146,10 +150,12 @@ def _loop(capture: Capture, faces: FacePipeline, geometry, engine, sources, stil
     outputs = Outputs(window, opts.virtual_cam, still.shape[1::-1], capture.fps, writer)
     latencies: list[float] = []
     ended, t_first, start = "end of the camera stream", None, time.perf_counter()
-    stream = tracker.track(capture.frames())
+    skipped, faceless = [], 0  # tracked frames a newer one replaced before the loop took them; shown without a face
+    stream = newest(tracker.track(capture.frames()), lambda item: skipped.append(capture.captured_at(item.frame.index)))
     try:
         with capture:
             for item in stream:
+                faceless += item.status != "face"
                 fit = motion(item)
                 if fit is None:
                     out = still
@@ -174,10 +180,10 @@ def _loop(capture: Capture, faces: FacePipeline, geometry, engine, sources, stil
         ended = f"camera lost: {exc}"
         notify(str(exc) + (f"; the recording so far is kept in {opts.record}" if opts.record else ""))
     finally:
-        stream.close()  # the tracker's landmarker closes now, not at interpreter exit
+        stream.close()  # the tracking thread stops and closes the landmarker now, not at interpreter exit
         outputs.close()
     lat = np.array(latencies) * 1e3
     pct = (lambda q: round(float(np.percentile(lat, q)), 1)) if len(lat) else (lambda q: None)
-    return LiveStats(len(latencies), capture.captured, capture.dropped, tracker.missing + tracker.rejected,
+    return LiveStats(len(latencies), capture.captured, capture.dropped + len(skipped), faceless,
                      round(time.perf_counter() - start, 3), {"p50": pct(50), "p95": pct(95), "max": pct(100)},
                      ended, opts.record)
