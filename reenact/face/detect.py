@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from reenact.errors import BadInputError
+from reenact.face.mediapipe_tasks import image, tasks
 
 
 @dataclass(frozen=True)
@@ -31,11 +32,9 @@ class FaceBox:
 
 def mp_image(rgb: np.ndarray):
     """An (H, W, 3) uint8 RGB array as a ``mediapipe.Image``."""
-    import mediapipe as mp
-
     if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
         raise BadInputError("expected an (H, W, 3) uint8 RGB frame")
-    return mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(rgb))
+    return image(np.ascontiguousarray(rgb))
 
 
 class FaceDetector:
@@ -43,8 +42,7 @@ class FaceDetector:
     noisy destructor at exit)."""
 
     def __init__(self, model_path: str | Path, min_confidence: float = 0.3):
-        from mediapipe.tasks.python import BaseOptions, vision
-
+        BaseOptions, vision = tasks()
         opts = vision.FaceDetectorOptions(base_options=BaseOptions(model_asset_path=str(model_path)),
                                           running_mode=vision.RunningMode.IMAGE,
                                           min_detection_confidence=min_confidence)

@@ -22,6 +22,7 @@ from reenact.face.crop import apply_affine
 from reenact.face.detect import iou, mp_image
 from reenact.face.fit import FaceFit
 from reenact.face.landmarks68 import mediapipe_to_68
+from reenact.face.mediapipe_tasks import tasks
 from reenact.face.mesh import MEDIAPIPE, canonical_vertices, procrustes_basis
 
 N_MESH = 468
@@ -123,8 +124,7 @@ class MediaPipeFaces:
 
     def __init__(self, model_path: str | Path, video: bool = False, num_faces: int = 1,
                  min_confidence: float = 0.5):
-        from mediapipe.tasks.python import BaseOptions, vision
-
+        BaseOptions, vision = tasks()
         mode = vision.RunningMode.VIDEO if video else vision.RunningMode.IMAGE
         opts = vision.FaceLandmarkerOptions(
             base_options=BaseOptions(model_asset_path=str(model_path)), running_mode=mode, num_faces=num_faces,

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from reenact.face.detect import mp_image
+from reenact.face.mediapipe_tasks import tasks
 from reenact.ramps import smoothstep
 
 
@@ -46,8 +47,7 @@ class PersonSegmenter:
     [0, 1] at the image's resolution, its edge refined (:func:`refine_edge`). Use as a context manager."""
 
     def __init__(self, model_path: str | Path):
-        from mediapipe.tasks.python import BaseOptions, vision
-
+        BaseOptions, vision = tasks()
         opts = vision.ImageSegmenterOptions(base_options=BaseOptions(model_asset_path=str(model_path)),
                                             running_mode=vision.RunningMode.IMAGE,
                                             output_confidence_masks=True, output_category_mask=False)
