@@ -148,3 +148,8 @@ def composite(layers: Layers, pos: torch.Tensor, box: tuple[int, int, int, int])
     moved = sample(layers.stack, pos)  # (B, 4, h, w): premultiplied RGB, alpha
     alpha = moved[:, 3:]
     return (1 - alpha) * layers.back[:, :, y0:y1, x0:x1] + moved[:, :3], alpha
+
+
+def luma(x: torch.Tensor) -> torch.Tensor:
+    """(B, 1, H, W) Rec. 601 luma of RGB ``x`` (B, 3, H, W)."""
+    return 0.299 * x[:, 0:1] + 0.587 * x[:, 1:2] + 0.114 * x[:, 2:3]
