@@ -150,8 +150,14 @@ def _loop(capture: Capture, faces: FacePipeline, geometry, engine, sources, stil
     outputs = Outputs(window, opts.virtual_cam, still.shape[1::-1], capture.fps, writer)
     latencies: list[float] = []
     ended, t_first, start = "end of the camera stream", None, time.perf_counter()
-    skipped, faceless = [], 0  # tracked frames a newer one replaced before the loop took them; shown without a face
-    stream = newest(tracker.track(capture.frames()), lambda item: skipped.append(capture.captured_at(item.frame.index)))
+    skipped, faceless = 0, 0  # tracked frames a newer one replaced before the loop took them; shown without a face
+
+    def skip(item: Tracked) -> None:  # in the tracking thread
+        nonlocal skipped
+        capture.captured_at(item.frame.index)  # its capture time is not needed
+        skipped += 1
+
+    stream = newest(tracker.track(capture.frames()), skip)
     try:
         with capture:
             for item in stream:
@@ -184,6 +190,6 @@ def _loop(capture: Capture, faces: FacePipeline, geometry, engine, sources, stil
         outputs.close()
     lat = np.array(latencies) * 1e3
     pct = (lambda q: round(float(np.percentile(lat, q)), 1)) if len(lat) else (lambda q: None)
-    return LiveStats(len(latencies), capture.captured, capture.dropped + len(skipped), faceless,
+    return LiveStats(len(latencies), capture.captured, capture.dropped + skipped, faceless,
                      round(time.perf_counter() - start, 3), {"p50": pct(50), "p95": pct(95), "max": pct(100)},
                      ended, opts.record)
