@@ -150,6 +150,9 @@ def composite(layers: Layers, pos: torch.Tensor, box: tuple[int, int, int, int])
     return (1 - alpha) * layers.back[:, :, y0:y1, x0:x1] + moved[:, :3], alpha
 
 
+LUMA = (0.299, 0.587, 0.114)  # Rec. 601
+
+
 def luma(x: torch.Tensor) -> torch.Tensor:
-    """(B, 1, H, W) Rec. 601 luma of RGB ``x`` (B, 3, H, W)."""
-    return 0.299 * x[:, 0:1] + 0.587 * x[:, 1:2] + 0.114 * x[:, 2:3]
+    """(B, 1, H, W) luma (``LUMA``) of RGB ``x`` (B, 3, H, W)."""
+    return LUMA[0] * x[:, 0:1] + LUMA[1] * x[:, 1:2] + LUMA[2] * x[:, 2:3]

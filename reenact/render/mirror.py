@@ -264,11 +264,12 @@ class MirrorFill:
         weight, w = at[:, 2:3].clamp(0, 1), at[:, 2:3].clamp(min=1e-6)
         mirrored = sample(self.image, (at[:, :2] / w).permute(0, 2, 3, 1)) * (at[:, 3:6] / w).exp()
         warped = out[:, :, j0:j1, i0:i1]
-        # by the hairline, not much darker over lighter: the mirror point shows hair there, or the warp what
-        # covers the face (the near temple's hair was painted across a hand on the far one)
-        darker = box_mean(luma(mirrored), 5) / box_mean(luma(warped), 5).clamp(min=1e-3)  # (B, 1, h, w)
         hairline = (at[:, 6:7] / w).clamp(0, 1)
-        weight = weight * (1 - hairline * smoothstep((DARKER_FULL - darker) / (DARKER_FULL - DARKER_FROM)))
+        if bool((hairline > 0).any()):
+            # by the hairline, not much darker over lighter: the mirror point shows hair there, or the warp
+            # what covers the face (the near temple's hair was painted across a hand on the far one)
+            darker = box_mean(luma(mirrored), 5) / box_mean(luma(warped), 5).clamp(min=1e-3)  # (B, 1, h, w)
+            weight = weight * (1 - hairline * smoothstep((DARKER_FULL - darker) / (DARKER_FULL - DARKER_FROM)))
         warped += weight * (mirrored - warped)
         return out
 

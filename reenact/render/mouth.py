@@ -43,7 +43,7 @@ import torch.nn.functional as F
 from reenact.face.regions import FACE_OVAL, INNER_LIPS, OUTER_LIPS, polygon_mask
 from reenact.ramps import smoothstep
 from reenact.render.driver_frame import DriverFrame
-from reenact.render.layers import pixel_grid, sample
+from reenact.render.layers import LUMA, pixel_grid, sample
 from reenact.render.teeth import CORNERS, bite_side, hang
 
 CAVITY, CAVITY_RIM = 0.28, 0.5
@@ -57,7 +57,6 @@ GAIN = (0.5, 2.0)  # the driver interior's colour gain is held to this range
 # lp_s0.jpg saved as JPEG measures 0.010-0.020 (quality 95-75: chroma subsampling), the colour test
 # faces 0.059-0.110 and driver frames 0.035-0.046
 GREY_BELOW, COLOUR_ABOVE = 0.02, 0.035
-LUMA = (0.299, 0.587, 0.114)  # Rec. 601
 CHEEKS = [50, 101, 118, 205, 280, 330, 347, 425]  # MediaPipe vertices on both cheeks: the colour reference
 MARGIN = 4  # px kept around the face's box: the cheeks' 5 × 5 mean and the lips' 1 px softening stay inside
 
