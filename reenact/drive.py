@@ -66,7 +66,7 @@ class DriveOptions:
     flame_dir: str | None = None
     device: str = "auto"
     force: bool = False
-    batch: int = 8
+    batch: int | None = None  # frames rendered together; None: :func:`frames_per_batch`
     smooth: bool = True
     weights_dir: str | None = None
     checkpoint: str | None = None  # a reenact checkpoint; None = geometric warp
@@ -190,10 +190,11 @@ def _write(stream: DriverStream, sources: list[Source], engine, geometry, reader
            opts: DriveOptions, progress: Callable[[int], object]) -> tuple[VideoWriter, int]:
     """Render the driver stream in batches and encode each frame at its driver frame's time."""
     src_panel = sources[0].image if opts.paste_back else sources[0].crop
-    ahead = prefetch(stream.items, depth=4 * opts.batch)
+    size = opts.batch or frames_per_batch(src_panel.shape[0] * src_panel.shape[1])
+    ahead = prefetch(stream.items, depth=4 * size)
     writer, n = None, 0
     try:
-        for batch in _batched(itertools.islice(ahead, opts.max_frames), opts.batch):
+        for batch in _batched(itertools.islice(ahead, opts.max_frames), size):
             fits = [[geometry.transfer(src.fit, fit, stream.reference, opts.relative) for _, fit in batch]
                     for src in sources]
             for (item, _), out in zip(batch, engine(fits, [driver_frame(item) for item, _ in batch])):
@@ -214,6 +215,18 @@ def _write(stream: DriverStream, sources: list[Source], engine, geometry, reader
     last = item.frame.time
     writer.close(end=None if cut or not last < end <= last + 2 / reader.info.fps else end)
     return writer, n
+
+
+BATCH = 8  # frames rendered together at most
+BATCH_PIXELS = 24_000_000  # output pixels a batch holds at most (at least one frame)
+
+
+def frames_per_batch(pixels: int) -> int:
+    """How many output frames of ``pixels`` each to render together: ``BATCH``, fewer for the full
+    frames of ``--paste-back`` on a large photo. Each frame of a batch holds its own full-size
+    planes; on an 8064 × 5484 photo the default batch of 8 needed about 19 GB, and on a 4032 × 2741
+    one batches of 8, 4, 2 and 1 ran within 10 % of each other (``bench/bench_photo_memory.py``)."""
+    return max(1, min(BATCH, BATCH_PIXELS // max(pixels, 1)))
 
 
 def _driver_panel(item: Tracked, opts: DriveOptions) -> np.ndarray | None:

@@ -18,6 +18,7 @@ from reenact.face.fit import FaceFit
 from reenact.face.mediapipe_backend import Detection
 from reenact.face.mesh import MEDIAPIPE, topology
 from reenact.face.regions import EYES, openings_mask
+from reenact.render.layers import strips
 from reenact.render.paste import crop_in_box, grown_affine, image_positions
 
 EYE_WIDENED = 1.2  # an eye the driven mesh widens this much more than the other is stretched from an edge-on sliver
@@ -278,17 +279,22 @@ def _crop_layer(layer: torch.Tensor, affine: np.ndarray, size: int) -> torch.Ten
 
 
 def _to_tensor(img: np.ndarray, device: torch.device) -> torch.Tensor:
-    """(H, W, 3) uint8 -> (1, 3, H, W) float in [0, 1] on ``device`` (copied: the source array is read-only)."""
-    return torch.from_numpy(np.array(img)).to(device).permute(2, 0, 1)[None].float() / 255
+    """(H, W, 3) uint8 -> (1, 3, H, W) float in [0, 1] on ``device``, a channel at a time: no
+    full-size temporaries beside the result (the source array is read-only, so each channel is copied)."""
+    out = torch.empty((1, 3, *img.shape[:2]), dtype=torch.float32, device=device)
+    for c in range(3):
+        out[0, c] = torch.from_numpy(np.ascontiguousarray(img[..., c]))
+    return out.div_(255)
 
 
 def _to_uint8(img: torch.Tensor, out: torch.Tensor | None = None) -> np.ndarray:
     """(B, 3, H, W) float in [0, 1] -> (B, H, W, 3) uint8, into ``out`` (a CPU uint8 tensor of that
     shape, a view of the frames to fill) if given: one conversion pass, no temporary full frames."""
-    scaled = (img * 255).add_(0.5).clamp_(0, 255).permute(0, 2, 3, 1)  # rounded on conversion (truncation)
     if out is None:
-        return scaled.to(torch.uint8).cpu().numpy()
-    out.copy_(scaled)
+        out = torch.empty(img.permute(0, 2, 3, 1).shape, dtype=torch.uint8)
+    for r0, r1 in strips(len(img) * img.shape[-1], img.shape[-2]):  # no full-size float temporaries
+        scaled = (img[:, :, r0:r1] * 255).add_(0.5).clamp_(0, 255)  # rounded on conversion (truncation)
+        out[:, r0:r1].copy_(scaled.permute(0, 2, 3, 1))
     return out.numpy()
 
 
