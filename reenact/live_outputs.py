@@ -15,8 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from reenact.errors import BadInputError
-from reenact.io import VideoWriter, read_image
-from reenact.io.inputs import check_file, check_video_output
+from reenact.io import VideoWriter
+from reenact.io.inputs import check_file, check_video_output, read_source
 from reenact.io.video import check_output
 
 WINDOW = "reenact live"
@@ -32,7 +32,7 @@ def has_display() -> bool:
 def check_live_inputs(source: Path, record: str | None = None, stats: str | None = None, checkpoint: str | None = None,
                       window: bool | None = None, virtual_cam: bool = False, force: bool = False) -> np.ndarray:
     """The source image, after checking every output path (before torch, any model or the camera)."""
-    image = read_image(source)
+    image = read_source(source)
     if record:
         check_video_output(record, force)
     if stats:

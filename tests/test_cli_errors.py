@@ -52,6 +52,16 @@ def test_zero_byte_source(testdata, tmp_path, out_dir):
     _assert_one_line_error(res, "empty.png", ("empty",), out_dir)
 
 
+@pytest.mark.parametrize("command", ["drive", "faces", "live"])
+def test_a_video_given_as_the_source_is_named_as_one(testdata, out_dir, command):
+    video = testdata / "videos" / "lp_d18.mp4"
+    args = {"drive": ("drive", video, testdata / "videos" / "lp_d11.mp4", "-o", out_dir / "o.mp4"),
+            "faces": ("faces", video),
+            "live": ("live", video, "--camera", testdata / "videos" / "lp_d11.mp4", "--no-window",
+                     "--record", out_dir / "o.mp4")}[command]
+    _assert_one_line_error(run_cli(*args), "lp_d18.mp4", ("is a video; the source must be a photo",), out_dir)
+
+
 def test_driver_without_any_face(testdata, out_dir):
     res = run_cli("drive", testdata / "faces" / "lp_s6.jpg", testdata / "videos" / "no_face.mp4", "-o", out_dir / "o.mp4")
     _assert_one_line_error(res, "no_face.mp4", ("no face",), out_dir)

@@ -22,12 +22,13 @@ def faces_command(
     from rich.table import Table
 
     from reenact.face.pipeline import FacePipeline
-    from reenact.io import read_image, write_image
+    from reenact.io import write_image
+    from reenact.io.inputs import read_source
     from reenact.io.video import check_output
     from reenact.render.annotate import annotate_faces
 
     with user_errors():
-        picture = read_image(image)
+        picture = read_source(image)
         if annotate is not None:
             check_output(annotate, force)
         with FacePipeline(weights_dir) as pipeline:

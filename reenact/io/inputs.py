@@ -40,12 +40,28 @@ def check_exists(path: str | Path | None, what: str) -> None:
         raise BadInputError(f"{path}: {what} not found")
 
 
+def read_source(path: str | Path) -> np.ndarray:
+    """The source photo (:func:`~reenact.io.image.read_image`); a video given as the source is named as one."""
+    try:
+        return read_image(path)
+    except BadInputError:
+        if Path(path).is_file() and Path(path).stat().st_size:
+            try:
+                probe_video(path)
+            except BadInputError:
+                pass
+            else:
+                raise BadInputError(f"{path}: is a video; the source must be a photo (save one of its frames "
+                                    "as an image)") from None
+        raise
+
+
 def check_drive_inputs(source: str | Path, driver: str | Path, output: str | Path, force: bool,
                        checkpoint: str | Path | None = None) -> tuple[np.ndarray, VideoInfo]:
     """The source image (decoded) and the driver's header, after checking the output and checkpoint paths."""
     check_video_output(output, force)
     check_file(checkpoint, "checkpoint file")
-    image = read_image(source)
+    image = read_source(source)
     if Path(driver).suffix.lower() in IMAGE_SUFFIXES:
         raise BadInputError(f"{driver}: is an image; the driver must be a video")
     return image, probe_video(driver)
