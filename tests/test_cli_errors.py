@@ -62,6 +62,14 @@ def test_a_video_given_as_the_source_is_named_as_one(testdata, out_dir, command)
     _assert_one_line_error(run_cli(*args), "lp_d18.mp4", ("is a video; the source must be a photo",), out_dir)
 
 
+def test_a_damaged_photo_is_not_called_a_video(testdata, tmp_path, out_dir):
+    """FFmpeg opens a truncated JPEG as a one-frame video; the error names the photo as damaged."""
+    cut = tmp_path / "cut.jpg"
+    cut.write_bytes((testdata / "faces" / "lp_s0.jpg").read_bytes()[:30000])
+    res = run_cli("drive", cut, testdata / "videos" / "lp_d11.mp4", "-o", out_dir / "o.mp4")
+    _assert_one_line_error(res, "cut.jpg", ("not a readable image",), out_dir)
+
+
 def test_driver_without_any_face(testdata, out_dir):
     res = run_cli("drive", testdata / "faces" / "lp_s6.jpg", testdata / "videos" / "no_face.mp4", "-o", out_dir / "o.mp4")
     _assert_one_line_error(res, "no_face.mp4", ("no face",), out_dir)

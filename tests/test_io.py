@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -21,6 +23,31 @@ def test_exif_orientation_is_applied(tmp_path):
     out = read_image(tmp_path / "rot.jpg")
     assert out.shape == (40, 20, 3), "displayed upright: width and height swapped"
     assert out[:20].mean() > 200 and out[20:].mean() < 50, "left half ends on top after a clockwise turn"
+
+
+@pytest.mark.parametrize("suffix", [".heic", ".avif"])
+def test_phone_formats_are_read_upright(testdata, tmp_path, suffix):
+    """HEIC (iPhones' default) and AVIF, saved from lp_s0.jpg with EXIF orientation 6: read upright,
+    within a few levels of the JPEG turned; and in a fresh process the face is found in it."""
+    import pillow_heif
+
+    from conftest import run_cli
+
+    jpg = Image.open(testdata / "faces" / "lp_s0.jpg")
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90° clockwise on display
+    path = tmp_path / f"lp_s0{suffix}"
+    if suffix == ".heic":
+        pillow_heif.register_heif_opener()  # to write it; reading registers it by itself (the CLI run below)
+    jpg.save(path, quality=90, exif=exif.tobytes())
+    out = read_image(path)
+    upright = np.asarray(jpg.transpose(Image.Transpose.ROTATE_270))  # turned 90° clockwise
+    assert out.shape == upright.shape == (600, 704, 3)
+    assert np.abs(out.astype(int) - upright).mean() < 4
+    res = run_cli("faces", path, "--json")
+    assert res.returncode == 0, res.stderr
+    faces = json.loads(res.stdout)["faces"]
+    assert len(faces) == 1 and abs(abs(faces[0]["roll"]) - 90) < 15, faces  # upright: the face lies on its side
 
 
 def test_rgba_and_grayscale_become_rgb(testdata):

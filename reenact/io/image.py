@@ -8,7 +8,9 @@ import numpy as np
 
 from reenact.errors import BadInputError
 
-IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff"})  # what inputs may be
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff",  # what inputs may be
+                            ".heic", ".heif", ".avif"})
+HEIF_BRANDS = (b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"mif1", b"msf1")  # HEVC-coded HEIF (phones)
 
 
 def read_image(path: str | Path) -> np.ndarray:
@@ -26,6 +28,8 @@ def read_image(path: str | Path) -> np.ndarray:
         raise BadInputError(f"{path}: file not found")
     if path.stat().st_size == 0:
         raise BadInputError(f"{path}: file is empty")
+    if _is_heif(path):
+        _open_heif(path)
     try:
         with Image.open(path) as im:
             im = ImageOps.exif_transpose(im)
@@ -57,3 +61,21 @@ def write_image(path: str | Path, rgb: np.ndarray, force: bool = False) -> Path:
         Image.fromarray(np.ascontiguousarray(rgb)).save(tmp, format="PNG" if path.suffix.lower() == ".png" else "JPEG",
                                                         **({} if path.suffix.lower() == ".png" else {"quality": 95}))
     return path
+
+
+def _is_heif(path: Path) -> bool:
+    """Whether ``path`` is a HEIF photo whose image is HEVC-coded (iPhones save HEIC by default), by
+    its ``ftyp`` box, whatever its name. AVIF, also HEIF, Pillow reads itself."""
+    with open(path, "rb") as f:
+        head = f.read(12)
+    return head[4:8] == b"ftyp" and head[8:12] in HEIF_BRANDS
+
+
+def _open_heif(path: Path) -> None:
+    """Let Pillow open HEIC through pillow-heif (registered once, on the first HEIC photo). Its
+    rotation and mirroring are applied on opening and its EXIF orientation is then 1."""
+    try:
+        from pillow_heif import register_heif_opener
+    except ImportError:
+        raise BadInputError(f"{path}: a HEIC photo; reading it needs pillow-heif (pip install pillow-heif)") from None
+    register_heif_opener()

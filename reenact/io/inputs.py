@@ -12,7 +12,7 @@ import numpy as np
 
 from reenact.errors import BadInputError
 from reenact.io.image import IMAGE_SUFFIXES, read_image
-from reenact.io.video import OUTPUT_SUFFIXES, VideoInfo, check_output, probe_video
+from reenact.io.video import OUTPUT_SUFFIXES, VIDEO_SUFFIXES, VideoInfo, check_output, probe_video
 
 
 def check_video_output(path: str | Path, force: bool) -> Path:
@@ -44,8 +44,8 @@ def read_source(path: str | Path) -> np.ndarray:
     """The source photo (:func:`~reenact.io.image.read_image`); a video given as the source is named as one."""
     try:
         return read_image(path)
-    except BadInputError:
-        if Path(path).is_file() and Path(path).stat().st_size:
+    except BadInputError:  # by its name only: FFmpeg also opens a damaged JPEG or a HEIC photo as a "video"
+        if Path(path).suffix.lower() in VIDEO_SUFFIXES and Path(path).stat().st_size:
             try:
                 probe_video(path)
             except BadInputError:
