@@ -50,6 +50,38 @@ def test_phone_formats_are_read_upright(testdata, tmp_path, suffix):
     assert len(faces) == 1 and abs(abs(faces[0]["roll"]) - 90) < 15, faces  # upright: the face lies on its side
 
 
+@pytest.mark.parametrize("suffix", [".png", ".tif"])
+def test_a_16_bit_grayscale_photo_keeps_its_range(testdata, tmp_path, suffix):
+    """lp_s0.jpg's red channel as a 16-bit grayscale file (Pillow mode I;16): read within a level of
+    the 8-bit channel, and its face found. Pillow's own conversion clipped it to white (no face)."""
+    import cv2
+
+    from conftest import run_cli
+
+    red = np.asarray(Image.open(testdata / "faces" / "lp_s0.jpg"))[..., 0]
+    path = tmp_path / f"scan16{suffix}"
+    cv2.imwrite(str(path), red.astype(np.uint16) * 257)
+    assert Image.open(path).mode.startswith("I;16")
+    out = read_image(path)
+    assert out.shape == (*red.shape, 3) and np.abs(out.astype(int) - red[..., None]).max() <= 1
+    res = run_cli("faces", path, "--json")
+    assert res.returncode == 0 and len(json.loads(res.stdout)["faces"]) == 1, res.stderr
+
+
+def test_a_large_photo_reads_quietly_and_a_huge_one_is_refused(tmp_path):
+    """90 MP is past Pillow's decompression-bomb warning (89 MP): a user's own photo reads with no
+    warning (it printed two lines of Pillow's internals); 182 MP, past Pillow's refusal, is one clear error."""
+    import warnings
+
+    Image.new("L", (9500, 9500), 128).save(tmp_path / "large.png")
+    Image.new("L", (13500, 13500), 128).save(tmp_path / "huge.png")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert read_image(tmp_path / "large.png").shape == (9500, 9500, 3)
+    with pytest.raises(BadInputError, match=r"huge.png: image is too large \(182 MP; reenact reads photos up to 179 MP\)"):
+        read_image(tmp_path / "huge.png")
+
+
 def test_rgba_and_grayscale_become_rgb(testdata):
     rgba = read_image(testdata / "faces" / "Image_with_alpha.png")
     gray = read_image(testdata / "faces" / "BWPictureHuman.jpg")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +21,7 @@ def read_image(path: str | Path) -> np.ndarray:
     EXIF orientation is applied. Grayscale and palette images become RGB; an alpha channel is
     composited over white (a transparent background reads as white, not black).
     """
-    from PIL import Image, ImageOps, UnidentifiedImageError
+    from PIL import Image, UnidentifiedImageError
 
     path = Path(path)
     if path.is_dir():
@@ -31,13 +33,12 @@ def read_image(path: str | Path) -> np.ndarray:
     if _is_heif(path):
         _open_heif(path)
     try:
-        with Image.open(path) as im:
-            im = ImageOps.exif_transpose(im)
-            if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
-                rgba = im.convert("RGBA")
-                canvas = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-                im = Image.alpha_composite(canvas, rgba)
-            rgb = np.asarray(im.convert("RGB"))
+        rgb = _decode(path)
+    except Image.DecompressionBombError as exc:
+        pixels = re.search(r"\((\d+) pixels\)", str(exc))
+        size = f"{int(pixels.group(1)) / 1e6:.0f} MP; " if pixels else ""
+        raise BadInputError(f"{path}: image is too large ({size}reenact reads photos up to "
+                            f"{2 * Image.MAX_IMAGE_PIXELS / 1e6:.0f} MP)") from None
     except UnidentifiedImageError:
         raise BadInputError(f"{path}: not a readable image (unknown or damaged format)") from None
     except (OSError, ValueError) as exc:
@@ -61,6 +62,34 @@ def write_image(path: str | Path, rgb: np.ndarray, force: bool = False) -> Path:
         Image.fromarray(np.ascontiguousarray(rgb)).save(tmp, format="PNG" if path.suffix.lower() == ".png" else "JPEG",
                                                         **({} if path.suffix.lower() == ".png" else {"quality": 95}))
     return path
+
+
+def _decode(path: Path) -> np.ndarray:
+    """The (H, W, 3) uint8 pixels of the image file ``path``, upright, alpha over white (Pillow's errors pass)."""
+    from PIL import Image, ImageOps
+
+    with warnings.catch_warnings():  # 89 to 179 MP: the user's own large photo, not a decompression bomb
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        with Image.open(path) as im:
+            im = ImageOps.exif_transpose(im)
+            if im.mode.startswith("I") or im.mode == "F":
+                im = _eight_bit(im)
+            if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
+                rgba = im.convert("RGBA")
+                canvas = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+                im = Image.alpha_composite(canvas, rgba)
+            return np.asarray(im.convert("RGB"))
+
+
+def _eight_bit(im):
+    """A 16- or 32-bit grayscale image (Pillow modes I;16, I, F) as 8-bit L, its range scaled:
+    Pillow's own conversion clips at 255, which turned a 16-bit scan white (no face found)."""
+    from PIL import Image
+
+    a = np.asarray(im, dtype=np.float64)
+    peak = float(a.max()) if a.size else 0.0
+    top = 1.0 if im.mode == "F" and peak <= 1.0 else 255.0 if peak <= 255 and not im.mode.startswith("I;16") else 65535.0
+    return Image.fromarray(np.clip(np.round(a * (255.0 / top)), 0, 255).astype(np.uint8), "L")
 
 
 def _is_heif(path: Path) -> bool:
