@@ -59,3 +59,36 @@ def mouth_opening(videos: Path, out: Path) -> Path:
     ffmpeg("-i", videos / "lp_d11.mp4", "-vf", "select='lt(n\\,4)+between(n\\,100\\,103)',setpts=N/25/TB",
            "-an", "-c:v", "libx264", "-pix_fmt", "yuv420p", out)
     return out
+
+
+DISPLAY_P3 = ((0.515121, 0.241196, -0.001053), (0.291977, 0.692245, 0.041885), (0.157104, 0.066574, 0.784073))
+"""Display P3's red, green and blue colorants (XYZ, adapted to D50), as Apple's profile lists them."""
+
+
+def matrix_icc(colorants=DISPLAY_P3, gamma: float = 2.2, name: str = "Display P3 (test)") -> bytes:
+    """An ICC v2 RGB display profile: ``colorants`` (red, green, blue XYZ at D50) and one ``gamma``
+    curve for all three channels. What phones embed in their photos, without needing their files."""
+    import struct
+
+    def s15(v: float) -> bytes:
+        return struct.pack(">i", round(v * 65536))
+
+    def xyz(v) -> bytes:
+        return b"XYZ " + bytes(4) + b"".join(s15(c) for c in v)
+
+    ascii_name = name.encode("ascii") + b"\0"
+    desc = b"desc" + bytes(4) + struct.pack(">I", len(ascii_name)) + ascii_name + bytes(8) + bytes(3) + bytes(67)
+    curve = b"curv" + bytes(4) + struct.pack(">IH", 1, round(gamma * 256)) + bytes(2)
+    tags = [(b"desc", desc), (b"wtpt", xyz((0.9642, 1.0, 0.8249))), (b"rXYZ", xyz(colorants[0])),
+            (b"gXYZ", xyz(colorants[1])), (b"bXYZ", xyz(colorants[2])),
+            (b"rTRC", curve), (b"gTRC", curve), (b"bTRC", curve), (b"cprt", b"text" + bytes(4) + b"none\0\0\0\0")]
+    offset, table, data = 128 + 4 + 12 * len(tags), b"", b""
+    for sig, body in tags:
+        body += bytes(-len(body) % 4)  # each tag starts on a 4-byte boundary
+        table += sig + struct.pack(">II", offset + len(data), len(body))
+        data += body
+    size = offset + len(data)
+    header = (struct.pack(">I", size) + bytes(4) + bytes([2, 0x10, 0, 0]) + b"mntrRGB XYZ " + bytes(12) + b"acsp"
+              + bytes(24) + struct.pack(">I", 0) + xyz((0.9642, 1.0, 0.8249))[8:] + bytes(4) + bytes(16) + bytes(28))
+    assert len(header) == 128
+    return header + struct.pack(">I", len(tags)) + table + data

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import re
 import warnings
 from pathlib import Path
@@ -72,6 +73,8 @@ def _decode(path: Path) -> np.ndarray:
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         with Image.open(path) as im:
             im = ImageOps.exif_transpose(im)
+            if im.info.get("icc_profile"):
+                im = _to_srgb(im, im.info["icc_profile"])
             if im.mode.startswith("I") or im.mode == "F":
                 im = _eight_bit(im)
             if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
@@ -79,6 +82,27 @@ def _decode(path: Path) -> np.ndarray:
                 canvas = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
                 im = Image.alpha_composite(canvas, rgba)
             return np.asarray(im.convert("RGB"))
+
+
+def _to_srgb(im, icc: bytes):
+    """``im`` in sRGB, the colour space the output video is taken to be in, from its embedded ICC
+    profile: phones embed Display P3 (a wider gamut: its numbers read as sRGB look duller), cameras
+    often Adobe RGB, print files CMYK. An sRGB profile, an unreadable one, or a mode the profile does
+    not describe leaves ``im`` as it is."""
+    from PIL import Image, ImageCms
+
+    try:
+        profile = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+        if "srgb" in ImageCms.getProfileDescription(profile).lower().replace(" ", ""):
+            return im
+        alpha = im.getchannel("A") if im.mode in ("RGBA", "LA") else None
+        base = im.convert({"RGBA": "RGB", "LA": "L"}.get(im.mode, im.mode))
+        out = ImageCms.profileToProfile(base, profile, ImageCms.createProfile("sRGB"), outputMode="RGB")
+    except (OSError, ValueError, ImageCms.PyCMSError):
+        return im
+    if alpha is not None:
+        out = Image.merge("RGBA", (*out.split(), alpha))
+    return out
 
 
 def _eight_bit(im):
