@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -156,6 +157,63 @@ def test_writer_keeps_fps_and_muxes_audio(testdata, tmp_path):
     back = read_frames(tmp_path / "o.mp4")
     assert len(back) == 60
     assert np.abs(back[30].astype(int) - frames[30]).mean() < 4, "lossy but faithful"
+
+
+PATCHES = [(220, 170, 140), (200, 40, 40), (40, 160, 60), (50, 70, 200), (128, 128, 128), (240, 240, 240)]
+
+
+def _patches(tmp_path, size=(1280, 720)) -> Path:
+    """A video of six colour patches (skin, red, green, blue, grey, white) at an HD size."""
+    w, h = size
+    img = np.zeros((h, w, 3), np.uint8)
+    for i, c in enumerate(PATCHES):
+        img[:, i * w // 6:(i + 1) * w // 6] = c
+    with VideoWriter(tmp_path / "patches.mp4", size, 25) as wr:
+        for _ in range(5):
+            wr.write(img)
+    return tmp_path / "patches.mp4"
+
+
+def _patch_colours(img: np.ndarray) -> np.ndarray:
+    h, w = img.shape[:2]
+    return np.array([img[h // 2, i * w // 6 + w // 12] for i in range(6)], int)
+
+
+def test_the_writer_converts_and_tags_bt709(tmp_path):
+    """H.264 frames carry BT.709 tags (matrix, primaries, transfer; limited range) and are converted
+    with BT.709's matrix, so a player's reading matches ours. Untagged, HD frames converted with
+    BT.601's read wrong in players, which take untagged HD video as BT.709."""
+    import av
+
+    with av.open(str(_patches(tmp_path))) as c:
+        cc = c.streams.video[0].codec_context
+        assert (cc.colorspace, cc.color_primaries, cc.color_trc, cc.color_range) == (1, 1, 1, 1)
+        frame = next(c.decode(video=0))
+    assert np.abs(_patch_colours(frame.to_ndarray(format="rgb24")) - PATCHES).max() <= 3
+
+
+def test_a_browser_shows_the_written_colours(tmp_path):
+    """Chromium, headless, shows the first frame of an HD video from VideoWriter: each patch within 8
+    levels of what was written. With the frames converted by BT.601 and untagged, it showed the
+    green (40, 160, 60) as (30, 143, 61) and the red (200, 40, 40) as (213, 55, 39)."""
+    import shutil
+    import subprocess
+
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.skip("needs chromium (apt-get install chromium)")
+    _patches(tmp_path)
+    page = tmp_path / "page.html"
+    page.write_text('<html><body style="margin:0;background:#000"><video id=v src="patches.mp4" muted '
+                    'style="display:block"></video><script>const v = document.getElementById("v"); '
+                    'v.addEventListener("loadeddata", () => { v.currentTime = 0.1; }); v.load();</script></body></html>')
+    shot = tmp_path / "shot.png"
+    subprocess.run([chromium, "--headless=new", "--no-sandbox", "--disable-gpu", "--force-color-profile=srgb",
+                    "--virtual-time-budget=5000", "--window-size=1280,720", f"--screenshot={shot}", page.as_uri()],
+                   capture_output=True, timeout=120)
+    seen = _patch_colours(np.asarray(Image.open(shot).convert("RGB")))
+    print("written", PATCHES, "shown", seen.tolist())
+    assert np.abs(seen - PATCHES).max() <= 8
 
 
 def test_writer_without_audio_source(testdata, tmp_path):
