@@ -110,7 +110,8 @@ def live(source: str | Path, opts: LiveOptions | None = None, notify: Callable[[
     notify = notify or (lambda msg: None)
     source = Path(source)
     window = has_display() if opts.window is None else opts.window
-    image = check_live_inputs(source, opts.record, opts.stats, opts.checkpoint, window, opts.virtual_cam, opts.force)
+    image = check_live_inputs(source, opts.record, opts.stats, opts.checkpoint, window, opts.virtual_cam, opts.force,
+                              str(opts.camera))
     if window:
         open_window(_thumbnail(image))  # before the camera: PyAV must not load before the window opens
     capture = Capture(opts.camera)  # a missing or unopenable camera fails here, before the models load

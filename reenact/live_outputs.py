@@ -16,7 +16,7 @@ import numpy as np
 
 from reenact.errors import BadInputError
 from reenact.io import VideoWriter
-from reenact.io.inputs import check_file, check_video_output, read_source
+from reenact.io.inputs import check_distinct, check_file, check_video_output, read_source
 from reenact.io.video import check_output
 
 WINDOW = "reenact live"
@@ -30,8 +30,12 @@ def has_display() -> bool:
 
 
 def check_live_inputs(source: Path, record: str | None = None, stats: str | None = None, checkpoint: str | None = None,
-                      window: bool | None = None, virtual_cam: bool = False, force: bool = False) -> np.ndarray:
+                      window: bool | None = None, virtual_cam: bool = False, force: bool = False,
+                      camera: str | None = None) -> np.ndarray:
     """The source image, after checking every output path (before torch, any model or the camera)."""
+    for output in (record, stats):
+        check_distinct(output, source=source, checkpoint=checkpoint, camera=camera)
+    check_distinct(record, stats_file=stats)
     image = read_source(source)
     if record:
         check_video_output(record, force)

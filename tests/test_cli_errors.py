@@ -62,6 +62,23 @@ def test_a_video_given_as_the_source_is_named_as_one(testdata, out_dir, command)
     _assert_one_line_error(run_cli(*args), "lp_d18.mp4", ("is a video; the source must be a photo",), out_dir)
 
 
+@pytest.mark.parametrize("command", ["drive", "faces", "live"])
+def test_an_output_that_is_an_input_is_refused_even_with_force(testdata, tmp_path, out_dir, command):
+    """``-o driver.mp4 --force`` replaced the user's driver with the output; now refused, the file kept."""
+    import shutil
+
+    photo, video = tmp_path / "me.jpg", tmp_path / "mine.mp4"
+    shutil.copy(testdata / "faces" / "lp_s0.jpg", photo)
+    shutil.copy(testdata / "videos" / "lp_d18.mp4", video)
+    before = {p: p.read_bytes() for p in (photo, video)}
+    args, name, what = {"drive": (("drive", photo, video, "-o", video, "--force"), "mine.mp4", "is the driver too"),
+                        "faces": (("faces", photo, "--annotate", photo, "--force"), "me.jpg", "is the photo too"),
+                        "live": (("live", photo, "--camera", video, "--no-window", "--record", video, "--force"),
+                                 "mine.mp4", "is the camera too")}[command]
+    _assert_one_line_error(run_cli(*args), name, (what,), out_dir)
+    assert all(p.read_bytes() == b for p, b in before.items())
+
+
 def test_a_damaged_photo_is_not_called_a_video(testdata, tmp_path, out_dir):
     """FFmpeg opens a truncated JPEG as a one-frame video; the error names the photo as damaged."""
     cut = tmp_path / "cut.jpg"

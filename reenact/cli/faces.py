@@ -23,13 +23,14 @@ def faces_command(
 
     from reenact.face.pipeline import FacePipeline
     from reenact.io import write_image
-    from reenact.io.inputs import read_source
+    from reenact.io.inputs import check_distinct, read_source
     from reenact.io.video import check_output
     from reenact.render.annotate import annotate_faces
 
     with user_errors():
         picture = read_source(image)
         if annotate is not None:
+            check_distinct(annotate, photo=image)
             check_output(annotate, force)
         with FacePipeline(weights_dir) as pipeline:
             faces, left_out = pipeline.find_faces(picture)

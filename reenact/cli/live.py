@@ -38,7 +38,7 @@ def live_command(
                            checkpoint=_s(checkpoint), face_model=face_model.value if face_model else None,
                            flame_dir=_s(flame_dir), weights_dir=_s(weights_dir), device=device.value,
                            reference_delay=reference_delay, force=force)
-        check_live_inputs(source, **{k: opts[k] for k in ("record", "stats", "checkpoint", "window", "virtual_cam", "force")})
+        check_live_inputs(source, **{k: opts[k] for k in ("record", "stats", "checkpoint", "window", "virtual_cam", "force", "camera")})
     keep_freed_memory()
     from reenact.live import LiveOptions, live
 

@@ -6,6 +6,7 @@ the library functions call them too, for callers that skip the CLI.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -40,6 +41,24 @@ def check_exists(path: str | Path | None, what: str) -> None:
         raise BadInputError(f"{path}: {what} not found")
 
 
+def check_distinct(output: str | Path | None, **inputs: str | Path | None) -> None:
+    """Refuse an ``output`` that is one of the command's ``inputs`` (named by keyword), even with
+    --force: the input is still being read while the output is written, and the rename at the end
+    would put the output in its place (``-o driver.mp4 --force`` replaced the driver)."""
+    if output is None:
+        return
+    out = Path(output)
+    for what, path in inputs.items():
+        if path is None:
+            continue
+        try:
+            same = os.path.samefile(out, path)
+        except OSError:  # one of them does not exist (yet)
+            same = out.resolve() == Path(path).resolve()
+        if same:
+            raise BadInputError(f"{output}: is the {what.replace('_', ' ')} too; write the output to another file")
+
+
 def read_source(path: str | Path) -> np.ndarray:
     """The source photo (:func:`~reenact.io.image.read_image`); a video given as the source is named as one."""
     try:
@@ -59,6 +78,7 @@ def read_source(path: str | Path) -> np.ndarray:
 def check_drive_inputs(source: str | Path, driver: str | Path, output: str | Path, force: bool,
                        checkpoint: str | Path | None = None) -> tuple[np.ndarray, VideoInfo]:
     """The source image (decoded) and the driver's header, after checking the output and checkpoint paths."""
+    check_distinct(output, source=source, driver=driver, checkpoint=checkpoint)
     check_video_output(output, force)
     check_file(checkpoint, "checkpoint file")
     image = read_source(source)
