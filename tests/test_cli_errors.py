@@ -62,7 +62,7 @@ def test_a_video_given_as_the_source_is_named_as_one(testdata, out_dir, command)
     _assert_one_line_error(run_cli(*args), "lp_d18.mp4", ("is a video; the source must be a photo",), out_dir)
 
 
-@pytest.mark.parametrize("command", ["drive", "faces", "live"])
+@pytest.mark.parametrize("command", ["drive", "faces", "live", "weights"])
 def test_an_output_that_is_an_input_is_refused_even_with_force(testdata, tmp_path, out_dir, command):
     """``-o driver.mp4 --force`` replaced the user's driver with the output; now refused, the file kept."""
     import shutil
@@ -74,7 +74,9 @@ def test_an_output_that_is_an_input_is_refused_even_with_force(testdata, tmp_pat
     args, name, what = {"drive": (("drive", photo, video, "-o", video, "--force"), "mine.mp4", "is the driver too"),
                         "faces": (("faces", photo, "--annotate", photo, "--force"), "me.jpg", "is the photo too"),
                         "live": (("live", photo, "--camera", video, "--no-window", "--record", video, "--force"),
-                                 "mine.mp4", "is the camera too")}[command]
+                                 "mine.mp4", "is the camera too"),
+                        "weights": (("weights", "import-official", video, "-o", video, "--force"), "mine.mp4",
+                                    "is the official checkpoint too")}[command]
     _assert_one_line_error(run_cli(*args), name, (what,), out_dir)
     assert all(p.read_bytes() == b for p, b in before.items())
 

@@ -59,7 +59,7 @@ def score_command(
     """Score generated clips with FID, CSIM, AKD, APD and AED (supplementary §3)."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from reenact.io.inputs import check_exists
+    from reenact.io.inputs import check_distinct, check_exists
     from reenact.io.video import check_output
 
     outputs_ = [p for p in (json_out, csv_out, per_frame) if p]
@@ -68,6 +68,7 @@ def score_command(
                            (driver, "--driver")):
             check_exists(path, what)
         for path in outputs_:
+            check_distinct(path, generated_set=generated, reference=reference, source=source, driver=driver)
             check_output(path, force)
     from reenact.metrics.report import write_csv, write_json, write_per_frame
     from reenact.metrics.score import ScoreOptions, score

@@ -27,6 +27,7 @@ import torch
 
 from reenact.config import ModelConfig
 from reenact.errors import BadInputError, OutputExistsError
+from reenact.io.inputs import check_distinct
 from reenact.models.discriminator import MultiScaleDiscriminator
 from reenact.models.generator import PWMGenerator
 from reenact.models.official import convert, infer_guidance
@@ -137,6 +138,7 @@ class Checkpoint:
 def import_official(src: str | Path, out: str | Path, force: bool = False) -> ImportReport:
     """Convert a release ``PWM_*.pth`` into a reenact checkpoint at ``out`` (written atomically)."""
     out = Path(out)
+    check_distinct(out, official_checkpoint=src)
     if out.exists() and not force:
         raise OutputExistsError(f"{out}: already exists (use --force to overwrite)")
     gen_sd, disc_sd, step = read_official(src)
