@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from reenact.errors import BadInputError
-from reenact.face.mediapipe_tasks import image, tasks
+from reenact.face.mediapipe_tasks import image, model_options, tasks
 
 
 @dataclass(frozen=True)
@@ -42,8 +42,8 @@ class FaceDetector:
     noisy destructor at exit)."""
 
     def __init__(self, model_path: str | Path, min_confidence: float = 0.3):
-        BaseOptions, vision = tasks()
-        opts = vision.FaceDetectorOptions(base_options=BaseOptions(model_asset_path=str(model_path)),
+        _, vision = tasks()
+        opts = vision.FaceDetectorOptions(base_options=model_options(model_path),
                                           running_mode=vision.RunningMode.IMAGE,
                                           min_detection_confidence=min_confidence)
         self._det = vision.FaceDetector.create_from_options(opts)

@@ -22,7 +22,7 @@ from reenact.face.crop import apply_affine
 from reenact.face.detect import iou, mp_image
 from reenact.face.fit import FaceFit
 from reenact.face.landmarks68 import mediapipe_to_68
-from reenact.face.mediapipe_tasks import tasks
+from reenact.face.mediapipe_tasks import model_options, tasks
 from reenact.face.mesh import MEDIAPIPE, canonical_vertices, procrustes_basis
 
 N_MESH = 468
@@ -124,10 +124,10 @@ class MediaPipeFaces:
 
     def __init__(self, model_path: str | Path, video: bool = False, num_faces: int = 1,
                  min_confidence: float = 0.5):
-        BaseOptions, vision = tasks()
+        _, vision = tasks()
         mode = vision.RunningMode.VIDEO if video else vision.RunningMode.IMAGE
         opts = vision.FaceLandmarkerOptions(
-            base_options=BaseOptions(model_asset_path=str(model_path)), running_mode=mode, num_faces=num_faces,
+            base_options=model_options(model_path), running_mode=mode, num_faces=num_faces,
             min_face_detection_confidence=min_confidence, min_face_presence_confidence=min_confidence,
             output_face_blendshapes=True, output_facial_transformation_matrixes=True)
         self._lm = vision.FaceLandmarker.create_from_options(opts)

@@ -18,6 +18,7 @@ import importlib
 import sys
 import threading
 import types
+from pathlib import Path
 
 _DEFERRED = ("matplotlib", "matplotlib.pyplot")
 _LOCK = threading.Lock()
@@ -62,6 +63,16 @@ def tasks():
     from mediapipe.tasks.python import BaseOptions, vision
 
     return BaseOptions, vision
+
+
+def model_options(model_path: str | Path):
+    """``BaseOptions`` for the model file at ``model_path``, handed to MediaPipe as bytes, not as a
+    path. On Windows MediaPipe joined an absolute model path onto its own site-packages folder
+    ("Unable to open file at ...site-packages/C:\\...", errno 22: google-ai-edge/mediapipe#5343,
+    #4983, where its maintainers advise the buffer) and failed on folders with non-ASCII names
+    (#5400); reenact's models live in site-packages, under the user's home folder."""
+    BaseOptions, _ = tasks()
+    return BaseOptions(model_asset_buffer=Path(model_path).read_bytes())
 
 
 def image(rgb):

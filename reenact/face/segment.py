@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from reenact.face.detect import mp_image
-from reenact.face.mediapipe_tasks import tasks
+from reenact.face.mediapipe_tasks import model_options, tasks
 from reenact.ramps import smoothstep
 
 
@@ -47,8 +47,8 @@ class PersonSegmenter:
     [0, 1] at the image's resolution, its edge refined (:func:`refine_edge`). Use as a context manager."""
 
     def __init__(self, model_path: str | Path):
-        BaseOptions, vision = tasks()
-        opts = vision.ImageSegmenterOptions(base_options=BaseOptions(model_asset_path=str(model_path)),
+        _, vision = tasks()
+        opts = vision.ImageSegmenterOptions(base_options=model_options(model_path),
                                             running_mode=vision.RunningMode.IMAGE,
                                             output_confidence_masks=True, output_category_mask=False)
         self._seg = vision.ImageSegmenter.create_from_options(opts)
