@@ -65,6 +65,27 @@ def test_a_truncated_camera_file_ends_with_one_line_and_a_playable_recording(tes
     assert 50 < len(read_frames(tmp_path / "o.mp4")) < 225
 
 
+def test_a_large_photo_is_animated_at_a_live_size(testdata, tmp_path):
+    """--paste-back shows the whole photo every frame: a 2560-wide one is scaled to --max-side (1280)
+    first, with a note saying so (an 11 MP photo ran at 2.6 frames/s, 0.43 s behind the camera;
+    9.0 at 1280, bench in the closing note); --max-side 0 keeps its size."""
+    from PIL import Image
+
+    photo = tmp_path / "group_2x.jpg"
+    im = Image.open(testdata / "faces" / "group_t1.jpg")
+    im.resize((im.width * 2, im.height * 2), Image.LANCZOS).save(photo, quality=92)
+    camera = tmp_path / "camera.mp4"
+    ffmpeg("-i", testdata / "videos" / "lp_d18.mp4", "-t", "1.5", "-c", "copy", camera)
+    for extra, width in (((), 1280), (("--max-side", "0"), 2560)):
+        out = tmp_path / f"o{width}.mp4"
+        res = run_cli("live", photo, "--camera", camera, "--paste-back", "--record", out, "--no-window", *extra)
+        assert res.returncode == 0, res.stderr
+        notes = [ln for ln in res.stderr.splitlines() if "animated at" in ln]
+        assert probe_video(out).size == (width, 1772 * width // 2560), probe_video(out).size
+        assert notes == ([f"note: {photo}: animated at 1280x886 (from 2560x1772) to keep up with the camera; "
+                          "--max-side 0 keeps its size"] if width == 1280 else []), res.stderr
+
+
 def _long_camera(testdata, tmp_path):
     """lp_d11 three times over (27 s). The file camera keeps to real time from before the models
     load, and under the suite's other worker the 9 s clip alone ended before the window test's q key

@@ -20,6 +20,7 @@ def live_command(
     stats: Path = typer.Option(None, "--stats", help="Write fps, frames shown and dropped, and latency p50/p95/max to this JSON file."),
     size: int = typer.Option(None, "--size", help="Face crop resolution: 256 (default) or 512; with --checkpoint, the checkpoint's."),
     paste_back: bool = typer.Option(False, "--paste-back", help="Show the source's full frame with the face animated in place."),
+    max_side: int = typer.Option(1280, "--max-side", metavar="PX", min=0, help="With --paste-back or --face-index all: scale the photo down to this longest side first, to keep up with the camera (0: its own size)."),
     face_index: str = typer.Option(None, "--face-index", metavar="N|all", help="Which source face (`reenact faces SOURCE` numbering), or all."),
     checkpoint: Path = typer.Option(None, "--checkpoint", help="A reenact checkpoint: the PWM generator. Without one: the geometric warp."),
     face_model: FaceModel = typer.Option(None, "--face-model", help="3D face geometry backend (default: mediapipe, or the checkpoint's)."),
@@ -34,7 +35,7 @@ def live_command(
 
     with user_errors():  # paths and outputs first: before torch, the camera and the models
         opts = dict(camera=camera, window=window, virtual_cam=virtual_cam, record=_s(record), stats=_s(stats),
-                           size=size, paste_back=paste_back, face_index=parse_face_index(face_index),
+                           size=size, paste_back=paste_back, max_side=max_side, face_index=parse_face_index(face_index),
                            checkpoint=_s(checkpoint), face_model=face_model.value if face_model else None,
                            flame_dir=_s(flame_dir), weights_dir=_s(weights_dir), device=device.value,
                            reference_delay=reference_delay, force=force)

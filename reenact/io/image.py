@@ -65,6 +65,18 @@ def write_image(path: str | Path, rgb: np.ndarray, force: bool = False) -> Path:
     return path
 
 
+def fit_within(image: np.ndarray, side: int) -> np.ndarray:
+    """``image`` (H, W, C) scaled down (area averaging) so that its longest side is at most ``side``;
+    as it is when it already fits."""
+    import cv2
+
+    k = side / max(image.shape[:2])
+    if k >= 1:
+        return image
+    size = (max(1, round(image.shape[1] * k)), max(1, round(image.shape[0] * k)))
+    return cv2.resize(image, size, interpolation=cv2.INTER_AREA)
+
+
 def _decode(path: Path) -> np.ndarray:
     """The (H, W, 3) uint8 pixels of the image file ``path``, upright, alpha over white (Pillow's errors pass)."""
     from PIL import Image, ImageOps
