@@ -16,6 +16,7 @@ import torch
 from reenact.engines import EveryFace, GeneratorEngine, GeometricWarp, Source
 from reenact.errors import BadInputError
 from reenact.face.pipeline import FacePipeline, Tracked, crop_face
+from reenact.io.image import fit_within
 from reenact.render.driver_frame import DriverFrame
 
 FACE_MODELS = ("mediapipe", "flame")
@@ -39,6 +40,18 @@ def prepare_sources(path: Path, image: np.ndarray, faces: FacePipeline, size: in
         out.append(Source(image, crop, affine, geometry.fit_source(face.detection, affine), face.detection, person,
                           others))
     return out
+
+
+def fit_full_frame(path: Path, image: np.ndarray, max_side: int | None, why: str,
+                   notify: Callable[[str], None]) -> np.ndarray:
+    """The photo for a full-frame output (``--paste-back``, ``--face-index all``): scaled down to
+    ``max_side`` on its longest side (0 or None: as it is), with a note saying so and ``why``."""
+    if not max_side or max(image.shape[:2]) <= max_side:
+        return image
+    h, w = image.shape[:2]
+    image = fit_within(image, max_side)
+    notify(f"{path}: animated at {image.shape[1]}x{image.shape[0]} (from {w}x{h}){why}")
+    return image
 
 
 def load_checkpoint(path: str | None):

@@ -27,6 +27,7 @@ import numpy as np
 from reenact.animator import (
     cpu_threads_beside_tracker,
     driver_frame,
+    fit_full_frame,
     load_checkpoint,
     make_engine,
     prepare_sources,
@@ -49,7 +50,7 @@ from reenact.face.pipeline import (
 )
 from reenact.io import VideoReader, VideoWriter, atomic_output
 from reenact.io.inputs import check_drive_inputs
-from reenact.io.video import even_frame
+from reenact.io.video import even_frame, largest_side_within_level
 from reenact.prefetch import prefetch
 
 
@@ -72,6 +73,7 @@ class DriveOptions:
     checkpoint: str | None = None  # a reenact checkpoint; None = geometric warp
     max_frames: int | None = None  # stop after this many driver frames
     loops: int = 1  # replay the driver this many times (benchmarks)
+    max_side: int | None = None  # full-frame outputs: the photo's longest side at most; None or 0: as it is
     find_best_frame: bool = False  # reference = the driver frame closest to the source, not its first face
 
 
@@ -160,6 +162,11 @@ def drive(source: str | Path, driver: str | Path, output: str | Path, opts: Driv
     notify = notify or (lambda msg: None)
     source, driver, output = Path(source), Path(driver), Path(output)
     image, info = check_drive_inputs(source, driver, output, opts.force, opts.checkpoint)
+    full_frame = opts.paste_back or opts.face_index == "all"
+    if full_frame:
+        image = fit_full_frame(source, image, opts.max_side, "", notify)
+    elif opts.max_side:
+        notify("--max-side scales only full-frame outputs (--paste-back, --face-index all); the crop's size is --size")
     reader = VideoReader(driver, loops=opts.loops, info=info)
     ckpt = load_checkpoint(opts.checkpoint)
     opts = resolve_size_and_face_model(opts, ckpt, notify)
@@ -181,6 +188,10 @@ def drive(source: str | Path, driver: str | Path, output: str | Path, opts: Driv
                                lambda k: progress and progress(k, max(total, k)))
     if reader.incomplete:
         notify(f"{driver}: {reader.incomplete}; the output has the frames it holds")
+    side = largest_side_within_level(writer.size) if full_frame and not opts.side_by_side else None
+    if side:
+        notify(f"{output} is {writer.size[0]}x{writer.size[1]}, larger than H.264 level 5.2's frame (4096x2304): "
+               f"players limited to 4K video may refuse it; --max-side {side} keeps it within")
     return DriveSummary(output, n, time.perf_counter() - start, stream.tracker.missing + stream.tracker.rejected,
                         engine.name, bool(reader.info.audio_codec), writer.size,
                         rejected=stream.tracker.rejected, duration=writer.duration)

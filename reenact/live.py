@@ -26,8 +26,8 @@ from typing import Callable
 
 import numpy as np
 
-from reenact.animator import (cpu_threads_beside_tracker, driver_frame, load_checkpoint, make_engine, prepare_sources,
-                              resolve_size_and_face_model, warm_up)
+from reenact.animator import (cpu_threads_beside_tracker, driver_frame, fit_full_frame, load_checkpoint, make_engine,
+                              prepare_sources, resolve_size_and_face_model, warm_up)
 from reenact.capture import CameraLost, Capture
 from reenact.devices import resolve_device
 from reenact.face.geometry import make_geometry
@@ -114,12 +114,9 @@ def live(source: str | Path, opts: LiveOptions | None = None, notify: Callable[[
     window = has_display() if opts.window is None else opts.window
     image = check_live_inputs(source, opts.record, opts.stats, opts.checkpoint, window, opts.virtual_cam, opts.force,
                               str(opts.camera))
-    if (opts.paste_back or opts.face_index == "all") and opts.max_side and max(image.shape[:2]) > opts.max_side:
-        # live shows the whole photo each frame: an 11 MP one ran at 2.6 frames/s (0.43 s behind), 10.6 at 1280
-        h, w = image.shape[:2]
-        image = fit_within(image, opts.max_side)
-        notify(f"{source}: animated at {image.shape[1]}x{image.shape[0]} (from {w}x{h}) to keep up with the camera; "
-               "--max-side 0 keeps its size")
+    if opts.paste_back or opts.face_index == "all":  # the whole photo every frame: an 11 MP one ran at 2.6 frames/s
+        image = fit_full_frame(source, image, opts.max_side, " to keep up with the camera; --max-side 0 keeps its size",
+                               notify)
     if window:
         open_window(fit_within(image, 512))  # before the camera: PyAV must not load before the window opens
     capture = Capture(opts.camera)  # a missing or unopenable camera fails here, before the models load

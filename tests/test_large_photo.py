@@ -5,12 +5,16 @@ and converted a strip of rows at a time, and large frames are rendered in small 
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
+from PIL import Image
 
 import reenact.render.layers as layers_module
 from reenact.drive import BATCH, frames_per_batch
 from reenact.engines import _to_tensor, _to_uint8
-from reenact.io import read_image
+from conftest import run_cli
+from reenact.io import probe_video, read_image
+from reenact.io.video import largest_side_within_level
 from reenact.render.layers import composite, make_layers, pixel_grid, sample
 
 
@@ -66,3 +70,39 @@ def test_large_frames_are_rendered_in_small_batches():
     assert frames_per_batch(3048 * 2072) == 3
     assert frames_per_batch(4032 * 2741) == 2
     assert frames_per_batch(4032 * 3024) == frames_per_batch(8064 * 6048) == 1
+
+
+def test_the_largest_side_within_h264_level_5_2():
+    """Level 5.2's frame is 36864 macroblocks (4096 x 2304); a larger frame gets the longest side, a
+    multiple of 16, at which its shape fits."""
+    assert largest_side_within_level((4096, 2304)) is None and largest_side_within_level((1524, 1036)) is None
+    for size in ((4032, 3024), (3024, 4032), (4032, 2742), (3200, 3000), (8064, 5482)):
+        side = largest_side_within_level(size)
+        k = side / max(size)
+        w, h = round(size[0] * k), round(size[1] * k)
+        assert side % 16 == 0 and ((w + 15) // 16) * ((h + 15) // 16) <= 36864
+        assert largest_side_within_level((round(size[0] * (side + 16) / max(size)), round(size[1] * (side + 16) / max(size))))
+
+
+@pytest.mark.slow
+def test_max_side_scales_a_large_photo_and_a_too_large_video_is_noted(testdata, tmp_path):
+    """lp_s0.jpg at 3200 x 3755 (12 MP) with --paste-back: the output is beyond H.264 level 5.2's
+    frame, and a note says so with the --max-side that fits; with it, the photo is scaled first (a
+    note), and the video is that size, level 5.2 or below."""
+    photo = tmp_path / "tall.jpg"
+    Image.open(testdata / "faces" / "lp_s0.jpg").resize((3200, 3755), Image.LANCZOS).save(photo, quality=90)
+    driver = testdata / "videos" / "lp_d18.mp4"
+    res = run_cli("drive", photo, driver, "-o", tmp_path / "a.mp4", "--paste-back", "--max-frames", "2")
+    assert res.returncode == 0, res.stderr
+    notes = [ln for ln in res.stderr.splitlines() if "level 5.2" in ln]
+    assert len(notes) == 1 and notes[0].endswith("--max-side 3312 keeps it within"), res.stderr
+    assert probe_video(tmp_path / "a.mp4").size == (3200, 3756)  # made even
+    res = run_cli("drive", photo, driver, "-o", tmp_path / "b.mp4", "--paste-back", "--max-frames", "2",
+                  "--max-side", "3312")
+    assert res.returncode == 0 and "level 5.2" not in res.stderr, res.stderr
+    assert f"{photo}: animated at 2822x3312 (from 3200x3755)" in res.stderr
+    import av
+
+    with av.open(str(tmp_path / "b.mp4")) as c:
+        assert (c.streams.video[0].width, c.streams.video[0].height) == (2822, 3312)
+        assert c.streams.video[0].codec_context.level <= 52, c.streams.video[0].codec_context.level

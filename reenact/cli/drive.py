@@ -31,6 +31,7 @@ def drive_command(
     relative: bool = typer.Option(True, "--relative/--absolute",
                                   help="Motion relative to the driver's first face frame (default), or the driver's absolute pose."),
     paste_back: bool = typer.Option(False, "--paste-back", help="Write the source's full resolution, face animated in place."),
+    max_side: int = typer.Option(None, "--max-side", metavar="PX", min=1, help="With --paste-back or --face-index all: scale the photo down to this longest side first (faster, smaller video)."),
     side_by_side: bool = typer.Option(False, "--side-by-side", help="Write \\[source | driver | output] panels side by side."),
     face_index: str = typer.Option(None, "--face-index", metavar="N|all",
                                    help="Which source face: its number in `reenact faces SOURCE` (0 = largest, the default), or all."),
@@ -57,7 +58,8 @@ def drive_command(
     opts = DriveOptions(size=size, relative=relative, paste_back=paste_back, side_by_side=side_by_side,
                         face_index=index, face_model=face_model.value if face_model else None, flame_dir=str(flame_dir) if flame_dir else None, device=device.value, force=force,
                         weights_dir=str(weights_dir) if weights_dir else None, max_frames=max_frames,
-                        checkpoint=str(checkpoint) if checkpoint else None, find_best_frame=find_best_frame)
+                        checkpoint=str(checkpoint) if checkpoint else None, find_best_frame=find_best_frame,
+                        max_side=max_side)
     with user_errors(), Progress(TextColumn("reenacting"), BarColumn(), MofNCompleteColumn(),
                                  TimeRemainingColumn(), console=console, transient=True) as bar:
         task = bar.add_task("drive", total=None)

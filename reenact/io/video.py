@@ -270,6 +270,25 @@ class VideoWriter:
         self.close()
 
 
+LEVEL_52_MACROBLOCKS = 36864  # H.264 level 5.1/5.2's largest frame (4096 x 2304): what 4K-class decoders take
+
+
+def largest_side_within_level(size: tuple[int, int]) -> int | None:
+    """None when a frame of ``size`` (W, H) fits H.264 level 5.2's frame size; else the longest side
+    (a multiple of 16) that a frame of the same shape may have to fit it."""
+    def fits(w: float, h: float) -> bool:
+        return ((round(w) + 15) // 16) * ((round(h) + 15) // 16) <= LEVEL_52_MACROBLOCKS
+
+    w, h = size
+    if fits(w, h):
+        return None
+    long, short = max(w, h), min(w, h)
+    side = int(long * (LEVEL_52_MACROBLOCKS * 256 / (w * h)) ** 0.5) // 16 * 16
+    while not fits(side, short * side / long):  # the short side's rounding up to whole macroblocks
+        side -= 16
+    return side
+
+
 def even_frame(frame: np.ndarray) -> np.ndarray:
     """Pad by one replicated row/column where needed: H.264 (yuv420p) needs even sizes."""
     h, w = frame.shape[:2]
