@@ -7,8 +7,9 @@ phone photo) and 8064 wide (44 MP, a 48 MP one) with the first frames of videos/
 in a fresh subprocess, through the library with the CLI's memory policy, and prints the batch,
 frames/s (first frame to last, so the one-off source preparation is left out) and the peak RSS.
 
-Usage: python bench/bench_photo_memory.py [--frames 24] [--batch N] [--widths 1524 4032 8064]
-(`--batch` forces a batch size; without it, the library's default.)
+Usage: python bench/bench_photo_memory.py [--frames 24] [--batch N] [--widths 1524 4032 8064] [--system-malloc]
+(`--batch` forces a batch size; without it, the library's default. `--system-malloc` leaves glibc's
+allocation policy as it is, as `REENACT_MALLOC=system` does for the CLI.)
 """
 
 from __future__ import annotations
@@ -25,11 +26,12 @@ from pathlib import Path
 from _common import TESTDATA, machine
 
 
-def child(photo: str, frames: int, batch: int | None) -> None:
+def child(photo: str, frames: int, batch: int | None, system_malloc: bool) -> None:
     from reenact.cli._common import keep_freed_memory
     from reenact.drive import DriveOptions, drive
 
-    keep_freed_memory()
+    if not system_malloc:
+        keep_freed_memory()
     stamps = []
     opts = DriveOptions(max_frames=frames, paste_back=True, force=True, **({"batch": batch} if batch else {}))
     with tempfile.TemporaryDirectory() as tmp:
@@ -45,14 +47,15 @@ def main() -> None:
     ap.add_argument("--frames", type=int, default=24)
     ap.add_argument("--batch", type=int, default=None)
     ap.add_argument("--widths", type=int, nargs="+", default=[1524, 4032, 8064])
-    ap.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
+    ap.add_argument("--system-malloc", action="store_true", help="leave glibc's allocation policy as it is")
+    ap.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
-        photo, frames, batch = args.child
-        return child(photo, int(frames), int(batch) or None)
+        photo, frames, batch, system_malloc = args.child
+        return child(photo, int(frames), int(batch) or None, system_malloc == "1")
     from PIL import Image
 
-    print(f"machine: {machine()}")
+    print(f"machine: {machine()}; memory policy: {'system' if args.system_malloc else 'keep freed memory (CLI)'}")
     photo = TESTDATA / "faces" / "Image_with_alpha.png"
     with tempfile.TemporaryDirectory() as tmp:
         for width in args.widths:
@@ -64,7 +67,8 @@ def main() -> None:
             size = Image.open(path).size
             batch = args.batch or _default_batch(size)
             t = time.perf_counter()
-            out = subprocess.run([sys.executable, __file__, "--child", str(path), str(args.frames), str(args.batch or 0)],
+            out = subprocess.run([sys.executable, __file__, "--child", str(path), str(args.frames), str(args.batch or 0),
+                                  str(int(args.system_malloc))],
                                  capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
             r = json.loads(out)
             print(f"{size[0]} x {size[1]} ({size[0] * size[1] / 1e6:.1f} MP), batch {batch}: "
