@@ -153,7 +153,7 @@ def _loop(capture: Capture, faces: FacePipeline, geometry, engine, sources, stil
 
     def skip(item: Tracked) -> None:  # in the tracking thread
         nonlocal skipped
-        capture.captured_at(item.frame.index)  # its capture time is not needed
+        capture.captured_at(item.frame.index)  # drops its capture time, which nothing will read
         skipped += 1
 
     stream = newest(tracker.track(capture.frames()), skip)

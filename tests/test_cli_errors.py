@@ -31,6 +31,11 @@ def test_missing_source(testdata, tmp_path, out_dir):
     _assert_one_line_error(res, "nope.png", ("not found",), out_dir)
 
 
+def test_missing_source_named_like_a_video(testdata, tmp_path, out_dir):
+    res = run_cli("drive", tmp_path / "nope.mp4", testdata / "videos" / "single_face.mp4", "-o", out_dir / "o.mp4")
+    _assert_one_line_error(res, "nope.mp4", ("file not found",), out_dir)
+
+
 def test_text_file_named_mp4(testdata, tmp_path, out_dir):
     fake = tmp_path / "fake.mp4"
     fake.write_text("hello, I am not a video\n")

@@ -143,4 +143,9 @@ def _open_heif(path: Path) -> None:
         from pillow_heif import register_heif_opener
     except ImportError:
         raise BadInputError(f"{path}: a HEIC photo; reading it needs pillow-heif (pip install pillow-heif)") from None
-    register_heif_opener()
+    if not _HEIF_OPENER:
+        register_heif_opener()
+        _HEIF_OPENER.append(True)
+
+
+_HEIF_OPENER: list[bool] = []  # non-empty once pillow-heif's opener is registered with Pillow

@@ -64,7 +64,7 @@ def read_source(path: str | Path) -> np.ndarray:
     try:
         return read_image(path)
     except BadInputError:  # by its name only: FFmpeg also opens a damaged JPEG or a HEIC photo as a "video"
-        if Path(path).suffix.lower() in VIDEO_SUFFIXES and Path(path).stat().st_size:
+        if Path(path).suffix.lower() in VIDEO_SUFFIXES and Path(path).is_file() and Path(path).stat().st_size:
             try:
                 probe_video(path)
             except BadInputError:
