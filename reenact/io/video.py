@@ -20,6 +20,9 @@ place frame *i* at *i / fps*.
 **Rotation.** A display matrix (phones' portrait video) is applied on decode, as the ffmpeg CLI
 does: ``VideoInfo.size`` is the upright size and frames come out upright.
 
+**Colour.** Frames come out as BT.709 RGB as a player shows them on an SDR screen: untagged HD video
+is read with BT.709's matrix, and HDR video (HLG, PQ) is tone-mapped (:mod:`reenact.io.video_colour`).
+
 Outputs are written to a temporary file beside the target and renamed into place only on
 success (:func:`atomic_output`), so a failed or interrupted run never leaves a half-written file
 and never destroys an existing one.
@@ -38,6 +41,7 @@ from typing import Iterator, NamedTuple
 import numpy as np
 
 from reenact.errors import BadInputError, OutputExistsError
+from reenact.io.video_colour import FrameConverter
 
 VIDEO_SUFFIXES = frozenset({".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v"})  # inputs read as videos
 OUTPUT_SUFFIXES = (".mp4", ".mov", ".mkv")  # containers the writer produces (H.264 video, AAC audio)
@@ -155,6 +159,7 @@ class VideoReader:
             with _open(self.info.path) as c:
                 s = c.streams.video[0]
                 s.thread_type = "AUTO"
+                to_rgb = FrameConverter()  # BT.709 RGB; HDR (HLG, PQ) tone-mapped to SDR
                 start = s.start_time or 0
                 last, first_index, indexed = -1.0, index, s.frames
                 try:
@@ -162,7 +167,7 @@ class VideoReader:
                         t = float((frame.pts - start) * s.time_base) if frame.pts is not None else last + 1 / self.info.fps
                         t = max(t, last + 1e-6)  # decoders may repeat a timestamp; keep time increasing
                         last = t
-                        img = frame.to_ndarray(format="rgb24")
+                        img = to_rgb(frame)
                         yield TimedFrame(index, offset + t, np.ascontiguousarray(np.rot90(img, k)) if k else img)
                         index += 1
                 except av.FFmpegError as exc:

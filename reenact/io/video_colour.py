@@ -1,0 +1,142 @@
+"""Decoded video frames to 8-bit BT.709 RGB, as a player shows them on an ordinary (SDR) screen.
+
+Two cases need more than FFmpeg's default conversion, which uses BT.601's matrix for any untagged
+frame and ignores the transfer function:
+
+- **Untagged HD video** is converted with BT.709's matrix, as players and browsers take it (mpv's
+  rule: 1280 wide or more, or taller than 576 rows). Standard-definition video keeps BT.601's.
+- **HDR video** (iPhones film HLG by default; many Android phones HDR10, which is PQ) is tone-mapped
+  to SDR. Read as plain numbers, its frames look grey and flat: an HLG clip of lp_d18 came out
+  15.6 levels from the SDR original on average, a PQ one 29.2.
+
+The HDR mapping (:func:`sdr_from_hdr`) is the display-light conversion of ITU-R BT.2408 §5: SDR's
+reference white is HDR's 203 cd/m², and a 1000 cd/m² HLG display is assumed. FFmpeg applies it,
+baked into a 33³ cube (its ``lut3d`` filter, tetrahedral interpolation), to 16-bit RGB frames; a
+1080p frame then costs a few milliseconds instead of a third of a second in numpy.
+"""
+
+from __future__ import annotations
+
+import functools
+import tempfile
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+HLG, PQ = 18, 16  # AVCOL_TRC_ARIB_STD_B67 and AVCOL_TRC_SMPTE2084: FFmpeg's codes for the HDR transfers
+UNSPECIFIED = 2  # AVCOL_SPC_UNSPECIFIED
+REFERENCE_WHITE = 203.0  # cd/m²: SDR's white in HDR (BT.2408)
+HLG_PEAK = 1000.0  # cd/m²: the HLG display assumed (BT.2100's nominal; its system gamma is 1.2)
+KNEE = 0.9  # linear light, 1 = SDR white: highlights above roll off smoothly towards 1 (white shows as 250)
+CUBE_SIZE = 33  # against the exact formula on real HLG and PQ frames: 0.07-0.2 levels mean (65³: 0.03-0.1)
+
+
+def _rgb_to_xyz(primaries: tuple[tuple[float, float], ...], white=(0.3127, 0.3290)) -> np.ndarray:
+    """The 3 × 3 matrix from linear RGB with these xy ``primaries`` (red, green, blue) to CIE XYZ."""
+    xyz = np.array([[x / y, 1.0, (1 - x - y) / y] for x, y in primaries]).T  # columns: R, G, B
+    w = np.array([white[0] / white[1], 1.0, (1 - white[0] - white[1]) / white[1]])
+    return xyz * np.linalg.solve(xyz, w)
+
+
+BT709_PRIMARIES = ((0.640, 0.330), (0.300, 0.600), (0.150, 0.060))
+BT2020_PRIMARIES = ((0.708, 0.292), (0.170, 0.797), (0.131, 0.046))
+BT2020_TO_709 = np.linalg.solve(_rgb_to_xyz(BT709_PRIMARIES), _rgb_to_xyz(BT2020_PRIMARIES))
+BT2020_LUMA = _rgb_to_xyz(BT2020_PRIMARIES)[1]  # (0.2627, 0.6780, 0.0593)
+
+
+def hdr_transfer(frame) -> int | None:
+    """:data:`HLG` or :data:`PQ` when ``frame`` (a PyAV video frame) is HDR, else None."""
+    trc = frame.color_trc
+    return trc if trc in (HLG, PQ) else None
+
+
+def sdr_from_hdr(signal: np.ndarray, transfer: int) -> np.ndarray:
+    """BT.2020 HDR signal (..., 3) in [0, 1] → BT.709 SDR signal in [0, 1] (float64).
+
+    1. Display light F in cd/m²:
+       - PQ (SMPTE ST 2084): F = 10000 · (max(E'^(1/m₂) − c₁, 0) / (c₂ − c₃·E'^(1/m₂)))^(1/m₁);
+       - HLG (BT.2100): scene light E = E'²/3 for E' ≤ ½, else (exp((E' − c)/a) + b)/12; then the
+         OOTF F = 1000 · Yₛ^(γ−1) · E, with Yₛ the scene luminance and γ = 1.2.
+    2. L = M₂₀₂₀→₇₀₉ · F / 203: linear BT.709 light with SDR white at 1; colours outside BT.709 clip at 0.
+    3. Highlights: with m = max(R, G, B) over the knee k = 0.9, the colour is scaled by
+       m'/m, m' = k + (1 − k)·x/(1 + x), x = (m − k)/(1 − k): smooth, hue kept, never above 1.
+    4. E'₇₀₉ = L^(1/2.4), the inverse of BT.1886's display curve.
+    """
+    e = np.clip(np.asarray(signal, np.float64), 0.0, 1.0)
+    if transfer == PQ:
+        m1, m2, c1, c2, c3 = 2610 / 16384, 2523 / 4096 * 128, 3424 / 4096, 2413 / 4096 * 32, 2392 / 4096 * 32
+        p = e ** (1 / m2)
+        light = 10000.0 * (np.maximum(p - c1, 0.0) / (c2 - c3 * p)) ** (1 / m1)
+    elif transfer == HLG:
+        a, b, c = 0.17883277, 0.28466892, 0.55991073
+        scene = np.where(e <= 0.5, e * e / 3, (np.exp((e - c) / a) + b) / 12)
+        ys = scene @ BT2020_LUMA
+        light = HLG_PEAK * scene * (np.maximum(ys, 1e-12) ** 0.2)[..., None]
+    else:
+        raise ValueError(f"not an HDR transfer: {transfer}")
+    lin = np.maximum(light / REFERENCE_WHITE @ BT2020_TO_709.T, 0.0)
+    m = lin.max(axis=-1, keepdims=True)
+    x = np.maximum(m - KNEE, 0.0) / (1 - KNEE)
+    scale = np.where(m > KNEE, (KNEE + (1 - KNEE) * x / (1 + x)) / np.maximum(m, 1e-12), 1.0)
+    return np.minimum(lin * scale, 1.0) ** (1 / 2.4)
+
+
+@functools.lru_cache(maxsize=2)
+def _cube(transfer: int) -> np.ndarray:
+    """:func:`sdr_from_hdr` on a 33³ grid, red varying fastest (``.cube`` order), stored so that
+    FFmpeg's 16-bit output keeps the rounded 8-bit value in its high byte: v₁₆ = 256·(255·E') + 128."""
+    g = np.linspace(0.0, 1.0, CUBE_SIZE)
+    b, gr, r = np.meshgrid(g, g, g, indexing="ij")  # (B, G, R) grid
+    sdr = sdr_from_hdr(np.stack([r, gr, b], -1).reshape(-1, 3), transfer)
+    return (sdr * 255 * 256 + 128) / 65535
+
+
+def _write_cube(path: Path, table: np.ndarray) -> None:
+    with open(path, "w") as f:
+        f.write(f"LUT_3D_SIZE {CUBE_SIZE}\n")
+        np.savetxt(f, table, fmt="%.7f")
+
+
+class FrameConverter:
+    """Turn one stream's decoded frames into (H, W, 3) uint8 BT.709 RGB; holds the HDR filter graph."""
+
+    def __init__(self):
+        self._graph = None
+        self._key: tuple | None = None
+
+    def __call__(self, frame) -> np.ndarray:
+        import av
+
+        transfer = hdr_transfer(frame)
+        if transfer is None:
+            untagged_hd = frame.colorspace == UNSPECIFIED and (frame.width >= 1280 or frame.height > 576)
+            if untagged_hd:
+                return frame.reformat(format="rgb24", src_colorspace=av.video.reformatter.Colorspace.ITU709).to_ndarray()
+            return frame.to_ndarray(format="rgb24")
+        planar = frame.reformat(format="gbrp16le")  # the frame's own matrix (BT.2020) and range
+        graph = self._graph_for(transfer, planar.width, planar.height)
+        graph.push(planar)
+        out = graph.pull().to_ndarray()  # (H, W, 3) uint16, BT.709 SDR, see _cube
+        return np.ascontiguousarray(out.view(np.uint8)[..., 1::2] if out.dtype.byteorder != ">" else out >> 8)
+
+    def _graph_for(self, transfer: int, width: int, height: int):
+        """FFmpeg's lut3d over gbrp16le frames of this size, built once per transfer and size."""
+        import av.filter
+
+        key = (transfer, width, height)
+        if self._key != key:
+            graph = av.filter.Graph()
+            src = graph.add_buffer(width=width, height=height, format="gbrp16le", time_base=Fraction(1, 90000))
+            with tempfile.TemporaryDirectory(prefix="reenact-hdr-") as folder:
+                cube = Path(folder) / "hdr_to_sdr.cube"
+                _write_cube(cube, _cube(transfer))
+                lut = graph.add("lut3d", file=str(cube), interp="tetrahedral")  # reads the file now
+            fmt = graph.add("format", pix_fmts="rgb48le")
+            sink = graph.add("buffersink")
+            src.link_to(lut)
+            lut.link_to(fmt)
+            fmt.link_to(sink)
+            graph.configure()
+            self._graph, self._key = graph, key
+        return self._graph
