@@ -61,14 +61,14 @@ def mouth_opening(videos: Path, out: Path) -> Path:
     return out
 
 
-def hdr_clip(videos: Path, out: Path, transfer: str, frames: int = 12) -> Path:
-    """lp_d18's first ``frames`` frames as an HDR phone clip: HEVC 10-bit, BT.2020, ``transfer``
-    "arib-std-b67" (HLG, iPhones) or "smpte2084" (PQ, HDR10), tagged so. Made by zimg (the bundled
+def hdr_clip(videos: Path, out: Path, transfer: str, primaries: str = "bt2020", frames: int = 12) -> Path:
+    """lp_d18's first ``frames`` frames as an HDR phone clip: HEVC 10-bit, ``transfer`` "arib-std-b67"
+    (HLG, iPhones) or "smpte2084" (PQ, HDR10), ``primaries`` "bt2020" (or "bt709"), tagged so. Made by zimg (the bundled
     ffmpeg's zscale), which maps SDR white to 203 cd/m² (BT.2408): an HDR converter that is not ours."""
     ffmpeg("-i", videos / "lp_d18.mp4", "-frames:v", str(frames), "-an", "-vf",
-           f"zscale=tin=bt709:min=bt709:pin=bt709:rin=tv:t={transfer}:m=bt2020nc:p=bt2020:r=tv:npl=203,"
+           f"zscale=tin=bt709:min=bt709:pin=bt709:rin=tv:t={transfer}:m=bt2020nc:p={primaries}:r=tv:npl=203,"
            "format=yuv420p10le", "-c:v", "libx265", "-preset", "fast", "-crf", "12",
-           "-x265-params", f"log-level=error:colorprim=bt2020:transfer={transfer}:colormatrix=bt2020nc", out)
+           "-x265-params", f"log-level=error:colorprim={primaries}:transfer={transfer}:colormatrix=bt2020nc", out)
     return out
 
 

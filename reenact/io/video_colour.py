@@ -42,7 +42,7 @@ def _rgb_to_xyz(primaries: tuple[tuple[float, float], ...], white=(0.3127, 0.329
 BT709_PRIMARIES = ((0.640, 0.330), (0.300, 0.600), (0.150, 0.060))
 BT2020_PRIMARIES = ((0.708, 0.292), (0.170, 0.797), (0.131, 0.046))
 BT2020_TO_709 = np.linalg.solve(_rgb_to_xyz(BT709_PRIMARIES), _rgb_to_xyz(BT2020_PRIMARIES))
-BT2020_LUMA = _rgb_to_xyz(BT2020_PRIMARIES)[1]  # (0.2627, 0.6780, 0.0593)
+BT709 = 1  # AVCOL_PRI_BT709: a few cameras film HLG in BT.709's primaries; any other code is taken as BT.2020
 
 
 def hdr_transfer(frame) -> int | None:
@@ -51,19 +51,21 @@ def hdr_transfer(frame) -> int | None:
     return trc if trc in (HLG, PQ) else None
 
 
-def sdr_from_hdr(signal: np.ndarray, transfer: int) -> np.ndarray:
-    """BT.2020 HDR signal (..., 3) in [0, 1] → BT.709 SDR signal in [0, 1] (float64).
+def sdr_from_hdr(signal: np.ndarray, transfer: int, primaries: int = 9) -> np.ndarray:
+    """HDR signal (..., 3) in [0, 1], BT.2020 primaries (or BT.709's) → BT.709 SDR signal in [0, 1] (float64).
 
     1. Display light F in cd/m²:
        - PQ (SMPTE ST 2084): F = 10000 · (max(E'^(1/m₂) − c₁, 0) / (c₂ − c₃·E'^(1/m₂)))^(1/m₁);
        - HLG (BT.2100): scene light E = E'²/3 for E' ≤ ½, else (exp((E' − c)/a) + b)/12; then the
          OOTF F = 1000 · Yₛ^(γ−1) · E, with Yₛ the scene luminance and γ = 1.2.
-    2. L = M₂₀₂₀→₇₀₉ · F / 203: linear BT.709 light with SDR white at 1; colours outside BT.709 clip at 0.
+    2. L = M₂₀₂₀→₇₀₉ · F / 203 (no matrix for BT.709 primaries): linear BT.709 light with SDR white at 1; colours outside BT.709 clip at 0.
     3. Highlights: with m = max(R, G, B) over the knee k = 0.9, the colour is scaled by
        m'/m, m' = k + (1 − k)·x/(1 + x), x = (m − k)/(1 − k): smooth, hue kept, never above 1.
     4. E'₇₀₉ = L^(1/2.4), the inverse of BT.1886's display curve.
     """
     e = np.clip(np.asarray(signal, np.float64), 0.0, 1.0)
+    to_709 = np.eye(3) if primaries == BT709 else BT2020_TO_709
+    luma = _rgb_to_xyz(BT709_PRIMARIES if primaries == BT709 else BT2020_PRIMARIES)[1]  # BT.2020: (0.2627, 0.6780, 0.0593)
     if transfer == PQ:
         m1, m2, c1, c2, c3 = 2610 / 16384, 2523 / 4096 * 128, 3424 / 4096, 2413 / 4096 * 32, 2392 / 4096 * 32
         p = e ** (1 / m2)
@@ -71,24 +73,24 @@ def sdr_from_hdr(signal: np.ndarray, transfer: int) -> np.ndarray:
     elif transfer == HLG:
         a, b, c = 0.17883277, 0.28466892, 0.55991073
         scene = np.where(e <= 0.5, e * e / 3, (np.exp((e - c) / a) + b) / 12)
-        ys = scene @ BT2020_LUMA
+        ys = scene @ luma
         light = HLG_PEAK * scene * (np.maximum(ys, 1e-12) ** 0.2)[..., None]
     else:
         raise ValueError(f"not an HDR transfer: {transfer}")
-    lin = np.maximum(light / REFERENCE_WHITE @ BT2020_TO_709.T, 0.0)
+    lin = np.maximum(light / REFERENCE_WHITE @ to_709.T, 0.0)
     m = lin.max(axis=-1, keepdims=True)
     x = np.maximum(m - KNEE, 0.0) / (1 - KNEE)
     scale = np.where(m > KNEE, (KNEE + (1 - KNEE) * x / (1 + x)) / np.maximum(m, 1e-12), 1.0)
     return np.minimum(lin * scale, 1.0) ** (1 / 2.4)
 
 
-@functools.lru_cache(maxsize=2)
-def _cube(transfer: int) -> np.ndarray:
+@functools.lru_cache(maxsize=4)
+def _cube(transfer: int, primaries: int) -> np.ndarray:
     """:func:`sdr_from_hdr` on a 33³ grid, red varying fastest (``.cube`` order), stored so that
     FFmpeg's 16-bit output keeps the rounded 8-bit value in its high byte: v₁₆ = 256·(255·E') + 128."""
     g = np.linspace(0.0, 1.0, CUBE_SIZE)
     b, gr, r = np.meshgrid(g, g, g, indexing="ij")  # (B, G, R) grid
-    sdr = sdr_from_hdr(np.stack([r, gr, b], -1).reshape(-1, 3), transfer)
+    sdr = sdr_from_hdr(np.stack([r, gr, b], -1).reshape(-1, 3), transfer, primaries)
     return (sdr * 255 * 256 + 128) / 65535
 
 
@@ -115,22 +117,22 @@ class FrameConverter:
                 return frame.reformat(format="rgb24", src_colorspace=av.video.reformatter.Colorspace.ITU709).to_ndarray()
             return frame.to_ndarray(format="rgb24")
         planar = frame.reformat(format="gbrp16le")  # the frame's own matrix (BT.2020) and range
-        graph = self._graph_for(transfer, planar.width, planar.height)
+        graph = self._graph_for((transfer, frame.color_primaries, planar.width, planar.height))
         graph.push(planar)
         out = graph.pull().to_ndarray()  # (H, W, 3) uint16, BT.709 SDR, see _cube
-        return np.ascontiguousarray(out.view(np.uint8)[..., 1::2] if out.dtype.byteorder != ">" else out >> 8)
+        return (out >> 8).astype(np.uint8)
 
-    def _graph_for(self, transfer: int, width: int, height: int):
-        """FFmpeg's lut3d over gbrp16le frames of this size, built once per transfer and size."""
+    def _graph_for(self, key: tuple[int, int, int, int]):
+        """FFmpeg's lut3d over gbrp16le frames; ``key``: (transfer, primaries, width, height)."""
         import av.filter
 
-        key = (transfer, width, height)
         if self._key != key:
+            transfer, primaries, width, height = key
             graph = av.filter.Graph()
             src = graph.add_buffer(width=width, height=height, format="gbrp16le", time_base=Fraction(1, 90000))
             with tempfile.TemporaryDirectory(prefix="reenact-hdr-") as folder:
                 cube = Path(folder) / "hdr_to_sdr.cube"
-                _write_cube(cube, _cube(transfer))
+                _write_cube(cube, _cube(transfer, primaries))
                 lut = graph.add("lut3d", file=str(cube), interp="tetrahedral")  # reads the file now
             fmt = graph.add("format", pix_fmts="rgb48le")
             sink = graph.add("buffersink")
