@@ -18,10 +18,11 @@ is the driver's average rate (frames / duration). Writers given no times (a cons
 place frame *i* at *i / fps*.
 
 **Rotation.** A display matrix (phones' portrait video) is applied on decode, as the ffmpeg CLI
-does: ``VideoInfo.size`` is the upright size and frames come out upright.
+does (with its filters): ``VideoInfo.size`` is the upright size and frames come out upright.
 
 **Colour.** Frames come out as BT.709 RGB as a player shows them on an SDR screen: untagged HD video
-is read with BT.709's matrix, and HDR video (HLG, PQ) is tone-mapped (:mod:`reenact.io.video_colour`).
+is read with BT.709's matrix, and HDR video (HLG, PQ) is tone-mapped. Both, and the rotation, are
+:mod:`reenact.io.video_frames`'s.
 
 Outputs are written to a temporary file beside the target and renamed into place only on
 success (:func:`atomic_output`), so a failed or interrupted run never leaves a half-written file
@@ -41,7 +42,7 @@ from typing import Iterator, NamedTuple
 import numpy as np
 
 from reenact.errors import BadInputError, OutputExistsError
-from reenact.io.video_colour import FrameConverter
+from reenact.io.video_frames import FrameConverter
 
 VIDEO_SUFFIXES = frozenset({".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v"})  # inputs read as videos
 OUTPUT_SUFFIXES = (".mp4", ".mov", ".mkv")  # containers the writer produces (H.264 video, AAC audio)
@@ -152,14 +153,13 @@ class VideoReader:
         """Every stored frame once (per loop), with its time in seconds from the stream's start."""
         import av
 
-        k = self.info.rotation // 90
         index = 0
         for loop in range(self.loops):
             offset = loop * self.info.duration
             with _open(self.info.path) as c:
                 s = c.streams.video[0]
                 s.thread_type = "AUTO"
-                to_rgb = FrameConverter()  # BT.709 RGB; HDR (HLG, PQ) tone-mapped to SDR
+                to_rgb = FrameConverter(self.info.rotation)  # upright BT.709 RGB; HDR tone-mapped to SDR
                 start = s.start_time or 0
                 last, first_index, indexed = -1.0, index, s.frames
                 try:
@@ -167,8 +167,7 @@ class VideoReader:
                         t = float((frame.pts - start) * s.time_base) if frame.pts is not None else last + 1 / self.info.fps
                         t = max(t, last + 1e-6)  # decoders may repeat a timestamp; keep time increasing
                         last = t
-                        img = to_rgb(frame)
-                        yield TimedFrame(index, offset + t, np.ascontiguousarray(np.rot90(img, k)) if k else img)
+                        yield TimedFrame(index, offset + t, to_rgb(frame))
                         index += 1
                 except av.FFmpegError as exc:
                     raise BadInputError(f"{self.info.path}: decoding failed after {index} frame(s) "

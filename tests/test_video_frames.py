@@ -8,7 +8,7 @@ import pytest
 import media
 from conftest import read_frames
 from reenact.io import VideoReader
-from reenact.io.video_colour import HLG, PQ, sdr_from_hdr
+from reenact.io.video_frames import HLG, PQ, sdr_from_hdr
 
 
 @pytest.mark.parametrize("transfer, primaries", [("arib-std-b67", "bt2020"), ("smpte2084", "bt2020"),
@@ -29,6 +29,18 @@ def test_an_hdr_phone_clip_reads_as_its_sdr_original(testdata, tmp_path, transfe
     print(transfer, primaries, "mean", round(err, 2), "bias", bias.round(2), "plain", round(np.abs(plain - sdr).mean(), 2))
     assert err < 3 and np.abs(bias).max() < 2.5
     assert np.abs(plain - sdr).mean() > 10
+
+
+@pytest.mark.parametrize("degrees", [90, 180, -90])
+def test_a_rotated_hdr_phone_clip_reads_upright_and_in_sdr(testdata, tmp_path, degrees):
+    """Portrait phone video: an HLG clip with a display matrix reads upright (FFmpeg's transpose or
+    flips on the decoded frame) and still tone-mapped, within 3 levels of the rotated SDR original."""
+    clip = media.rotated(media.hdr_clip(testdata / "videos", tmp_path / "hdr.mp4", "arib-std-b67", frames=4),
+                         tmp_path / "r.mp4", degrees)
+    sdr = [np.rot90(f, degrees // 90) for f in read_frames(testdata / "videos" / "lp_d18.mp4")[:4]]
+    ours = list(VideoReader(clip))
+    assert [f.shape for f in ours] == [f.shape for f in sdr]
+    assert np.abs(np.stack(ours).astype(float) - np.stack(sdr)).mean() < 3
 
 
 def _pq_signal(nits: float) -> float:
