@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 
 class ReenactError(Exception):
     """Base class of every error the CLI turns into one line and exit code 1."""
@@ -29,3 +31,16 @@ class OutputExistsError(ReenactError):
 
 class DeviceError(ReenactError):
     """The requested compute device is not available."""
+
+
+_URL = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+):/+(?=[^/])")  # two letters or more: not a Windows drive
+
+
+def file_not_found(path) -> BadInputError:
+    """The error for a missing input file. A web address is named as one: reenact reads local files
+    (``Path`` has already folded its ``https://`` to ``https:/``)."""
+    url = _URL.match(str(path))
+    if url is not None:
+        return BadInputError(f"{_URL.sub(url.group(1) + '://', str(path), count=1)}: is a web address; "
+                             "reenact reads local files (download it first)")
+    return BadInputError(f"{path}: file not found")

@@ -171,3 +171,34 @@ def test_output_folder_that_is_a_file(testdata, tmp_path):
     assert res.returncode == 1 and "Traceback" not in res.stderr
     assert len(lines) == 1 and "notes.txt" in lines[0], lines
     assert blocker.read_text() == "a file where a folder should be"
+
+
+@pytest.mark.parametrize("args, words", [
+    (("drive",), ("Missing argument 'SOURCE'", "reenact drive --help")),
+    (("drvie",), ("No such command 'drvie'", "Did you mean 'drive'")),
+    (("drive", "{face}", "{video}", "-o", "{out}", "--max-frames", "0"), ("--max-frames", "greater than or equal to 1")),
+    (("drive", "{face}", "{video}", "-o", "{out}", "--device", "tpu"), ("'tpu' is not one of",)),
+    (("drive", "{face}", "{video}", "-o", "{out}", "--bogus"), ("No such option: --bogus",)),
+])
+def test_usage_errors_are_one_line_and_exit_code_1(testdata, out_dir, args, words):
+    """Typer's (click's) usage errors were a boxed message and exit code 2, unlike every other bad input."""
+    fill = {"face": testdata / "faces" / "lp_s6.jpg", "video": testdata / "videos" / "single_face.mp4",
+            "out": out_dir / "o.mp4"}
+    res = run_cli(*(a.format(**fill) for a in args))
+    lines = user_lines(res.stderr)
+    assert res.returncode == 1 and len(lines) == 1 and lines[0].startswith("error: "), (res.returncode, lines)
+    assert all(w in lines[0] for w in words) and "Value error" not in lines[0], lines[0]
+    assert list(out_dir.iterdir()) == []
+
+
+def test_help_without_a_command_still_shows_and_exits_0():
+    res = run_cli()
+    assert res.returncode == 0 and "Commands" in res.stdout and "drive" in res.stdout and not res.stderr.strip()
+
+
+@pytest.mark.parametrize("role", ["source", "driver"])
+def test_a_web_address_is_named_as_one(testdata, out_dir, role):
+    url = "https://www.youtube.com/watch?v=dQw4w9WgXcQ"
+    face, video = testdata / "faces" / "lp_s6.jpg", testdata / "videos" / "single_face.mp4"
+    res = run_cli("drive", *((url, video) if role == "source" else (face, url)), "-o", out_dir / "o.mp4")
+    _assert_one_line_error(res, url, ("is a web address", "download it first"), out_dir)

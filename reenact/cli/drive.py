@@ -83,5 +83,5 @@ def summary_line(s) -> str:
     faceless = f"{s.frames_without_face} driver frame(s) without a face"
     if s.rejected:
         faceless += f" ({s.rejected} rejected as implausible)"
-    return (f"wrote {s.output} ({s.size[0]}x{s.size[1]}, {s.frames} frames, {s.duration:.2f} s"
+    return (f"wrote {s.output} ({s.size[0]}x{s.size[1]}, {s.frames} frame{'' if s.frames == 1 else 's'}, {s.duration:.2f} s"
             f"{', driver audio' if s.audio else ''}); processing speed {s.fps:.1f} frames/s; {faceless}")

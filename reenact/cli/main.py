@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import sys
+
 import typer
+from rich.markup import escape
 
 from reenact import __version__
-from reenact.cli._common import quiet_native_logs
+from reenact.cli._common import console, quiet_native_logs
 from reenact.cli.drive import drive_command
 from reenact.cli.evaluate import evaluate_command
 from reenact.cli.faces import faces_command
@@ -81,11 +84,31 @@ def _tidy_help(command) -> None:
         _tidy_help(sub)
 
 
+# click's UsageError (BadParameter's base), wherever this Typer keeps click: Typer 0.29 vendors it.
+_USAGE_ERROR = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
+
+
 def main() -> None:
+    """Run the CLI. A usage error (a missing argument, an unknown option, a value out of range) is one
+    line and exit code 1, as every other bad input; click's default is a boxed message and code 2."""
     quiet_native_logs()
     command = typer.main.get_command(app)
     _tidy_help(command)
-    command(prog_name="reenact")
+    try:
+        code = command.main(prog_name="reenact", standalone_mode=False)
+    except _USAGE_ERROR as exc:
+        if type(exc).__name__ == "NoArgsIsHelpError":  # `reenact` alone: its help, as click shows it
+            typer.echo(exc.ctx.get_help())
+            code = 0
+        else:
+            where = exc.ctx.command_path if exc.ctx else "reenact"
+            message = exc.format_message().replace("Value error, ", "")  # Typer's pydantic-style prefix
+            console.print(f"[bold red]error:[/] {escape(message)} (see `{where} --help`)", soft_wrap=True)
+            code = 1
+    except typer.Abort:  # Ctrl-C outside a command's own handling
+        console.print("[bold red]interrupted[/]")
+        code = 130
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

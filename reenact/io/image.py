@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from reenact.errors import BadInputError
+from reenact.errors import BadInputError, file_not_found
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff",  # what inputs may be
                             ".heic", ".heif", ".avif"})
@@ -28,7 +28,7 @@ def read_image(path: str | Path) -> np.ndarray:
     if path.is_dir():
         raise BadInputError(f"{path}: is a directory, not an image")
     if not path.is_file():
-        raise BadInputError(f"{path}: file not found")
+        raise file_not_found(path)
     if path.stat().st_size == 0:
         raise BadInputError(f"{path}: file is empty")
     if _is_heif(path):

@@ -41,7 +41,7 @@ from typing import Iterator, NamedTuple
 
 import numpy as np
 
-from reenact.errors import BadInputError, OutputExistsError
+from reenact.errors import BadInputError, OutputExistsError, file_not_found
 from reenact.io.video_frames import FrameConverter
 
 VIDEO_SUFFIXES = frozenset({".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v"})  # inputs read as videos
@@ -111,7 +111,7 @@ def probe_video(path: str | Path) -> VideoInfo:
     """Read the header of ``path``. Raises :class:`BadInputError` if it is not a decodable video."""
     path = Path(path)
     if not path.is_file():
-        raise BadInputError(f"{path}: file not found" if not path.is_dir() else f"{path}: is a directory, not a video")
+        raise file_not_found(path) if not path.is_dir() else BadInputError(f"{path}: is a directory, not a video")
     if path.stat().st_size == 0:
         raise BadInputError(f"{path}: file is empty")
     with _open(path) as c:
