@@ -168,6 +168,8 @@ def drive(source: str | Path, driver: str | Path, output: str | Path, opts: Driv
     elif opts.max_side:
         notify("--max-side scales only full-frame outputs (--paste-back, --face-index all); the crop's size is --size")
     reader = VideoReader(driver, loops=opts.loops, info=info)
+    if info.audio_note:
+        notify(f"{driver}: {info.audio_note}")
     ckpt = load_checkpoint(opts.checkpoint)
     opts = resolve_size_and_face_model(opts, ckpt, notify)
     device = resolve_device(opts.device)

@@ -72,6 +72,29 @@ def hdr_clip(videos: Path, out: Path, transfer: str, primaries: str = "bt2020", 
     return out
 
 
+def unknown_video(videos: Path, out: Path) -> Path:
+    """lp_d18's first 3 s as MKV whose video track has a codec FFmpeg does not know (codec ID patched)."""
+    tmp = out.with_suffix(".avc.mkv")
+    ffmpeg("-i", videos / "lp_d18.mp4", "-t", "3", "-c", "copy", tmp)
+    data = tmp.read_bytes()
+    assert data.count(b"V_MPEG4/ISO/AVC") == 1
+    out.write_bytes(data.replace(b"V_MPEG4/ISO/AVC", b"V_QQQQQ/ISO/AVC"))
+    return out
+
+
+def unknown_audio(videos: Path, out: Path, then_aac: bool = False) -> Path:
+    """lp_d18's first 3 s as MKV whose first audio track has a codec FFmpeg does not know (its codec
+    ID patched, as a phone's newer codec looks to an older FFmpeg); ``then_aac``: a second, AAC track."""
+    tmp = out.with_suffix(".pcm.mkv")
+    aac = ["-map", "0:a", "-c:a:1", "aac"] if then_aac else []
+    ffmpeg("-i", videos / "lp_d18.mp4", "-t", "3", "-map", "0:v", "-map", "0:a", *aac, "-c:v", "copy",
+           "-c:a:0", "pcm_s16le", tmp)
+    data = tmp.read_bytes()
+    assert data.count(b"A_PCM/INT/LIT") == 1
+    out.write_bytes(data.replace(b"A_PCM/INT/LIT", b"A_QQQ/INT/LIT"))
+    return out
+
+
 DISPLAY_P3 = ((0.515121, 0.241196, -0.001053), (0.291977, 0.692245, 0.041885), (0.157104, 0.066574, 0.784073))
 """Display P3's red, green and blue colorants (XYZ, adapted to D50), as Apple's profile lists them."""
 

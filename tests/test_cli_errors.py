@@ -202,3 +202,12 @@ def test_a_web_address_is_named_as_one(testdata, out_dir, role):
     face, video = testdata / "faces" / "lp_s6.jpg", testdata / "videos" / "single_face.mp4"
     res = run_cli("drive", *((url, video) if role == "source" else (face, url)), "-o", out_dir / "o.mp4")
     _assert_one_line_error(res, url, ("is a web address", "download it first"), out_dir)
+
+
+def test_a_video_codec_ffmpeg_cannot_decode_is_named(testdata, tmp_path, out_dir):
+    """It was a traceback: "'NoneType' object has no attribute 'width'"."""
+    import media
+
+    driver = media.unknown_video(testdata / "videos", tmp_path / "d.mkv")
+    res = run_cli("drive", testdata / "faces" / "lp_s6.jpg", driver, "-o", out_dir / "o.mp4")
+    _assert_one_line_error(res, "d.mkv", ("its video codec cannot be decoded here",), out_dir)

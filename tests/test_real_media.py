@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, read_frames, run_cli
+import media
 from media import face_then_gone, ffmpeg, has_encoder, mean_abs, rotated
-from reenact.io import VideoReader, probe_video
+from reenact.io import VideoReader, VideoWriter, probe_video
 
 SOURCE = ROOT / "examples" / "source.png"
 # Any line a C++ library logs: absl/glog records ("W0000 00:00:..."), TFLite/LiteRT INFO/WARNING lines.
@@ -77,6 +78,27 @@ def test_drive_keeps_a_variable_rate_drivers_duration_frames_and_audio(testdata,
     noise = [ln for ln in res.stderr.splitlines() + res.stdout.splitlines() if NATIVE.match(ln)]
     assert not noise, f"C++ log lines reached the user: {noise[:3]}"
     assert "processing speed" in res.stderr and "101 frames" in res.stderr and "7.20 s" in res.stderr
+
+
+def test_an_audio_track_ffmpeg_cannot_decode_is_named_and_left_out(testdata, tmp_path):
+    """A driver whose only audio track has a codec FFmpeg does not know was a traceback
+    ("'NoneType' object has no attribute 'codec'"). Now the drive goes on without sound, saying why."""
+    driver = media.unknown_audio(testdata / "videos", tmp_path / "d.mkv")
+    res = _drive(driver, tmp_path / "o.mp4", "--max-frames", "6")
+    notes = [ln for ln in res.stderr.splitlines() if "audio track's codec cannot be decoded" in ln]
+    assert len(notes) == 1 and "the output has no sound" in notes[0] and "Traceback" not in res.stderr
+    assert probe_video(tmp_path / "o.mp4").audio_codec is None
+
+
+def test_the_first_audio_track_ffmpeg_can_decode_is_carried(testdata, tmp_path):
+    info = probe_video(media.unknown_audio(testdata / "videos", tmp_path / "d.mkv", then_aac=True))
+    assert (info.audio_codec, info.audio_index, info.audio_note) == ("aac", 1, None)
+    frame = np.zeros((64, 64, 3), np.uint8)
+    with VideoWriter(tmp_path / "o.mp4", (64, 64), 25, audio_from=info) as w:
+        for _ in range(25):
+            w.write(frame)
+    out = probe_video(tmp_path / "o.mp4")
+    assert out.audio_codec == "aac" and abs(out.audio_duration - 1.0) < 0.05
 
 
 @pytest.mark.slow

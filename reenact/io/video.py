@@ -67,6 +67,9 @@ class VideoInfo:
     duration: float = 0.0
     rotation: int = 0
     audio_duration: float | None = None
+    audio_index: int = 0  # which audio stream (of the container's audio streams) is carried
+    stream: int = 0  # the video stream's index in the container (undecodable ones skipped)
+    audio_note: str | None = None  # why an audio track present is not carried, else None
 
 
 class TimedFrame(NamedTuple):
@@ -115,22 +118,50 @@ def probe_video(path: str | Path) -> VideoInfo:
     if path.stat().st_size == 0:
         raise BadInputError(f"{path}: file is empty")
     with _open(path) as c:
-        if not c.streams.video:
-            raise BadInputError(f"{path}: no video stream")
-        s = c.streams.video[0]
+        s = _main_video(c.streams.video, path)
         duration = _seconds(s.duration, s.time_base) or (c.duration / 1e6 if c.duration else 0.0)
         n = s.frames or int(round(duration * float(s.average_rate or s.guessed_rate or 25)))
-        audio = c.streams.audio[0] if c.streams.audio else None
+        audio, audio_index, audio_note = _decodable_audio(c.streams.audio)
         a_dur = _seconds(audio.duration, audio.time_base) if audio is not None else None
         rotation = _rotation_of(c, s)
-        w, h = s.codec_context.width, s.codec_context.height
+        # Read while the file is open: a closed container's streams hold stale values.
+        w, h, index, nominal = s.codec_context.width, s.codec_context.height, s.index, float(s.average_rate or 25)
+        audio_codec = audio.codec_context.codec.canonical_name if audio is not None else None
     if not w or not h:
         raise BadInputError(f"{path}: no decodable video stream")
     if rotation in (90, 270):
         w, h = h, w
-    fps = n / duration if duration > 0 and n > 1 else float(s.average_rate or 25)
-    return VideoInfo(path, (w, h), fps, n, audio.codec_context.codec.canonical_name if audio is not None else None,
-                     duration, rotation, a_dur)
+    fps = n / duration if duration > 0 and n > 1 else nominal
+    return VideoInfo(path, (w, h), fps, n, audio_codec, duration, rotation, a_dur,
+                     audio_index=audio_index, audio_note=audio_note, stream=index)
+
+
+def _codec_tag(stream) -> str:
+    """" (fourcc)" of a stream FFmpeg cannot decode, for the user ("apac"); "" where it has none (MKV)."""
+    tag = str(getattr(stream, "codec_tag", None) or "").strip()
+    return f" ({tag})" if tag and tag.isprintable() else ""
+
+
+def _main_video(streams, path: Path):
+    """The video stream to read: the first that FFmpeg can decode (a codec it does not know has no
+    ``codec_context``). Cover art needs no rule: MP4 and MKV demux it after the real video."""
+    if not streams:
+        raise BadInputError(f"{path}: no video stream")
+    for stream in streams:
+        if stream.codec_context is not None:
+            return stream
+    raise BadInputError(f"{path}: its video codec{_codec_tag(streams[0])} cannot be decoded here")
+
+
+def _decodable_audio(streams) -> tuple[object | None, int, str | None]:
+    """The first audio stream FFmpeg can decode, its index among ``streams``, and a note when there
+    are audio streams but none it can (an unknown codec: its ``codec_context`` is None)."""
+    for k, stream in enumerate(streams):
+        if stream.codec_context is not None:
+            return stream, k, None
+    if not streams:
+        return None, 0, None
+    return None, 0, f"its audio track's codec{_codec_tag(streams[0])} cannot be decoded here; the output has no sound"
 
 
 class VideoReader:
@@ -157,7 +188,7 @@ class VideoReader:
         for loop in range(self.loops):
             offset = loop * self.info.duration
             with _open(self.info.path) as c:
-                s = c.streams.video[0]
+                s = next(v for v in c.streams.video if v.index == self.info.stream)
                 s.thread_type = "AUTO"
                 to_rgb = FrameConverter(self.info.rotation)  # upright BT.709 RGB; HDR tone-mapped to SDR
                 start = s.start_time or 0
@@ -265,7 +296,7 @@ class VideoWriter:
             self._c.close()
             self._c = None
         if self._audio is not None and self.n_frames:
-            mux_audio(self.path, self._audio.path, self.duration)
+            mux_audio(self.path, self._audio.path, self.duration, self._audio.audio_index)
 
     def __enter__(self) -> "VideoWriter":
         return self
@@ -299,8 +330,8 @@ def even_frame(frame: np.ndarray) -> np.ndarray:
     return np.pad(frame, ((0, h % 2), (0, w % 2), (0, 0)), mode="edge") if h % 2 or w % 2 else frame
 
 
-def mux_audio(video: Path, audio_source: Path, duration: float) -> None:
-    """Replace ``video`` by itself plus the first audio track of ``audio_source`` (AAC), cut to ``duration`` s.
+def mux_audio(video: Path, audio_source: Path, duration: float, index: int = 0) -> None:
+    """Replace ``video`` by itself plus audio track ``index`` of ``audio_source`` (AAC), cut to ``duration`` s.
 
     The video stream is copied, so its per-frame timestamps (variable rate) are kept.
     """
@@ -310,7 +341,7 @@ def mux_audio(video: Path, audio_source: Path, duration: float) -> None:
 
     tmp = video.with_name(video.stem + ".mux" + video.suffix)
     cmd = [imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-loglevel", "error", "-i", str(video), "-i", str(audio_source),
-           "-map", "0:v:0", "-map", "1:a:0", "-c:v", "copy", "-c:a", "aac", "-t", f"{duration:.6f}",
+           "-map", "0:v:0", "-map", f"1:a:{index}", "-c:v", "copy", "-c:a", "aac", "-t", f"{duration:.6f}",
            "-movflags", "+faststart", str(tmp)]
     try:
         res = subprocess.run(cmd, capture_output=True, text=True)
