@@ -1,7 +1,9 @@
 """Camera capture for ``reenact live``: a thread that always holds the newest frame.
 
-A camera is an OpenCV device index. A video file or stream URL is read with PyAV (timestamps,
-rotation) and **paced at its own frame rate**, as if it were a camera; it ends at its end.
+A camera is an OpenCV device index. A video file is read with PyAV (timestamps, rotation) and
+**paced at its own frame rate**, as if it were a camera; it ends at its end. A network stream (an IP
+camera's ``rtsp://``, a phone camera app's MJPEG over ``http://``) is read with PyAV too; a live one
+(no duration) is taken as its frames arrive, stamped with their arrival time.
 
 The consumer asks for frames with :meth:`Capture.frames`; it always gets the newest one. A frame the
 consumer did not take before the next arrived is dropped and counted: stale frames are never queued.
@@ -17,8 +19,8 @@ from typing import Iterator
 
 import numpy as np
 
-from reenact.errors import BadInputError, ReenactError
-from reenact.io.video import TimedFrame, VideoReader
+from reenact.errors import BadInputError, ReenactError, is_url
+from reenact.io.video import TimedFrame, VideoReader, probe_video
 
 
 class CameraLost(ReenactError):
@@ -44,13 +46,17 @@ class Capture:
             self._reader = None
         else:
             self._device = None
-            if "://" not in camera and not Path(camera).exists():
+            if not is_url(camera) and not Path(camera).exists():
                 raise BadInputError(f"--camera {camera}: no such camera file or device")
             try:
-                self._reader = VideoReader(camera)
+                self._reader = VideoReader(camera, info=probe_video(camera, stream=True))
             except BadInputError as exc:
-                raise BadInputError(f"--camera {camera}: cannot be opened ({exc})") from None
+                reason = str(exc).removeprefix(f"{camera}: ")
+                if not reason.startswith("cannot be opened"):  # a stream's own message says so already
+                    reason = f"cannot be opened ({reason})"
+                raise BadInputError(f"--camera {camera}: {reason}") from None
             self.fps = self._reader.info.fps
+        self._live = self._reader is not None and is_url(camera) and not self._reader.info.duration
         self._thread = threading.Thread(target=self._run, name="reenact-capture", daemon=True)
 
     def __enter__(self) -> "Capture":
@@ -100,7 +106,8 @@ class Capture:
             else:
                 self._run_file()
         except Exception as exc:  # handed to the consumer as one line
-            self._error = f"camera {self.camera} stopped after {self.captured} frame(s): {exc}"
+            reason = str(exc).removeprefix(f"{self.camera}: ")  # the reader names the camera too
+            self._error = f"camera {self.camera} stopped after {self.captured} frame(s): {reason}"
         finally:
             with self._cond:
                 self._done = True
@@ -110,9 +117,12 @@ class Capture:
         for frame in self._reader.timed():
             if self._stop.is_set():
                 return
-            wait = self._start + frame.time - time.perf_counter()
-            if wait > 0:
-                self._stop.wait(wait)
+            if self._live:  # as it arrives: a live stream's own timestamps may be made up (MJPEG's are)
+                frame = TimedFrame(frame.index, time.perf_counter() - self._start, frame.image)
+            else:
+                wait = self._start + frame.time - time.perf_counter()
+                if wait > 0:
+                    self._stop.wait(wait)
             self._publish(frame)
         if self._reader.incomplete:
             raise RuntimeError(self._reader.incomplete)

@@ -36,6 +36,11 @@ class DeviceError(ReenactError):
 _URL = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+):/+(?=[^/])")  # two letters or more: not a Windows drive
 
 
+def is_url(text: str) -> bool:
+    """Whether ``text`` is a network address ("rtsp://cam/stream", "http://phone:8080/video"), not a path."""
+    return "://" in text and _URL.match(text) is not None
+
+
 def file_not_found(path) -> BadInputError:
     """The error for a missing input file. A web address is named as one: reenact reads local files
     (``Path`` has already folded its ``https://`` to ``https:/``)."""

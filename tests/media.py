@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import subprocess
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 
 def ffmpeg(*args: str) -> None:
@@ -126,3 +131,42 @@ def matrix_icc(colorants=DISPLAY_P3, gamma: float = 2.2, name: str = "Display P3
               + bytes(24) + struct.pack(">I", 0) + xyz((0.9642, 1.0, 0.8249))[8:] + bytes(4) + bytes(16) + bytes(28))
     assert len(header) == 128
     return header + struct.pack(">I", len(tags)) + table + data
+
+
+@contextlib.contextmanager
+def mjpeg_stream(video: Path, frames: int, fps: float):
+    """Serve ``video``'s first ``frames`` frames as a live MJPEG stream over HTTP at ``fps``, as phone
+    camera apps (IP Webcam and the like) do (multipart/x-mixed-replace), then close it. Yields its URL."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from reenact.io import VideoReader
+
+    jpegs = []
+    for k, image in zip(range(frames), VideoReader(video)):
+        buf = io.BytesIO()
+        Image.fromarray(image).save(buf, "JPEG", quality=85)
+        jpegs.append(buf.getvalue())
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_GET(self):
+            self.send_response(200)
+            self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
+            self.end_headers()
+            start = time.perf_counter()
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                for k, jpg in enumerate(jpegs):
+                    time.sleep(max(0.0, start + k / fps - time.perf_counter()))
+                    self.wfile.write(b"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: %d\r\n\r\n" % len(jpg)
+                                     + jpg + b"\r\n")
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/video"
+    finally:
+        server.shutdown()
+        server.server_close()

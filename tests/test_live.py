@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from conftest import ROOT, read_frames, run_cli
+import media
 from media import ffmpeg, mean_abs
 from reenact.errors import BadInputError
 from reenact.io import probe_video, read_image
@@ -119,6 +120,35 @@ def test_no_camera_is_one_line_and_exit_1(tmp_path):
         res = run_cli("live", SOURCE, "--camera", camera, "--no-window")
         lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
         assert res.returncode == 1 and len(lines) == 1 and lines[0].startswith("error: --camera"), res.stderr
+
+
+def test_a_phone_streaming_mjpeg_over_http_is_a_camera(testdata, tmp_path):
+    """A phone camera app's MJPEG stream (45 frames at 15 frames/s): taken as its frames arrive, recorded
+    at their arrival times (3 s; MJPEG's own made-up timestamps say 1.8 s); its end is a lost camera:
+    one note, the recording kept, exit code 1. `--camera URL` was refused: the URL was checked as a file path."""
+    with media.mjpeg_stream(testdata / "videos" / "lp_d18.mp4", frames=45, fps=15) as url:
+        res = run_cli("live", SOURCE, "--camera", url, "--record", tmp_path / "o.mp4", "--no-window",
+                      "--stats", tmp_path / "s.json")
+    assert res.returncode == 1, res.stderr  # a network camera that stops is a lost camera, as a webcam unplugged
+    stats = json.loads((tmp_path / "s.json").read_text())
+    info = probe_video(tmp_path / "o.mp4")
+    print(f"MJPEG camera: {stats['frames_captured']} captured, {stats['frames_shown']} shown, {info.duration:.2f} s")
+    assert stats["frames_captured"] == 45 and stats["frames_shown"] == info.n_frames >= 10
+    assert abs(info.duration - 3.0) < 0.4
+    notes = [ln for ln in res.stderr.splitlines() if "stopped after 45 frame(s): the stream broke off" in ln]
+    assert len(notes) == 1 and "recording so far is kept" in notes[0], res.stderr
+
+
+def test_a_stream_that_cannot_be_reached_is_one_line_and_exit_1(tmp_path):
+    import socket
+
+    with socket.socket() as free:  # a port nothing listens on
+        free.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{free.getsockname()[1]}/video"
+    res = run_cli("live", SOURCE, "--camera", url, "--no-window")
+    lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
+    assert res.returncode == 1 and len(lines) == 1, res.stderr
+    assert lines[0] == f"error: --camera {url}: cannot be opened (Connection refused)", lines[0]
 
 
 class _FakeCamera:

@@ -41,7 +41,7 @@ from typing import Iterator, NamedTuple
 
 import numpy as np
 
-from reenact.errors import BadInputError, OutputExistsError, file_not_found
+from reenact.errors import BadInputError, OutputExistsError, file_not_found, is_url
 from reenact.io.video_frames import FrameConverter
 
 VIDEO_SUFFIXES = frozenset({".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v"})  # inputs read as videos
@@ -59,7 +59,7 @@ class VideoInfo:
     seconds. rotation: degrees counter-clockwise applied on decode (0, 90, 180, 270).
     """
 
-    path: Path
+    path: Path | str  # a str for a network stream (``probe_video(..., stream=True)``)
     size: tuple[int, int]
     fps: float
     n_frames: int
@@ -86,13 +86,19 @@ def _av_reason(exc: Exception) -> str:
     return str(reason).strip().rstrip(".")[:120] or "unreadable"
 
 
-def _open(path: Path):
+STREAM_TIMEOUT = 10.0  # seconds a network stream may take to open, and to deliver each packet
+
+
+def _open(path: Path | str):
     import av
 
     try:
+        if isinstance(path, str):  # a network stream: never wait on it forever
+            return av.open(path, metadata_errors="ignore", timeout=STREAM_TIMEOUT)
         return av.open(str(path), metadata_errors="ignore")
     except av.FFmpegError as exc:
-        raise BadInputError(f"{path}: not a readable video ({_av_reason(exc)})") from None
+        what = "cannot be opened" if isinstance(path, str) else "not a readable video"
+        raise BadInputError(f"{path}: {what} ({_av_reason(exc)})") from None
 
 
 def _seconds(value, time_base) -> float | None:
@@ -110,13 +116,20 @@ def _rotation_of(container, stream) -> int:
     return int(round((frame.rotation or 0) / 90.0)) % 4 * 90
 
 
-def probe_video(path: str | Path) -> VideoInfo:
-    """Read the header of ``path``. Raises :class:`BadInputError` if it is not a decodable video."""
-    path = Path(path)
-    if not path.is_file():
-        raise file_not_found(path) if not path.is_dir() else BadInputError(f"{path}: is a directory, not a video")
-    if path.stat().st_size == 0:
-        raise BadInputError(f"{path}: file is empty")
+def probe_video(path: str | Path, stream: bool = False) -> VideoInfo:
+    """Read the header of ``path``. Raises :class:`BadInputError` if it is not a decodable video.
+
+    ``stream``: ``path`` may also be a network address (an IP camera's RTSP, a phone's MJPEG over
+    HTTP), given as a str; a live one has no duration (``duration`` 0, ``n_frames`` 0).
+    """
+    if stream and is_url(str(path)):
+        path = str(path)
+    else:
+        path = Path(path)
+        if not path.is_file():
+            raise file_not_found(path) if not path.is_dir() else BadInputError(f"{path}: is a directory, not a video")
+        if path.stat().st_size == 0:
+            raise BadInputError(f"{path}: file is empty")
     with _open(path) as c:
         s = _main_video(c.streams.video, path)
         duration = _seconds(s.duration, s.time_base) or (c.duration / 1e6 if c.duration else 0.0)
@@ -201,6 +214,8 @@ class VideoReader:
                         yield TimedFrame(index, offset + t, to_rgb(frame))
                         index += 1
                 except av.FFmpegError as exc:
+                    if isinstance(self.info.path, str):  # a network stream
+                        raise BadInputError(f"{self.info.path}: the stream broke off ({_av_reason(exc)})") from None
                     raise BadInputError(f"{self.info.path}: decoding failed after {index} frame(s) "
                                         f"({_av_reason(exc)})") from None
                 # The index lists many more frames than the file holds (edit lists and dropped samples
