@@ -92,10 +92,11 @@ STREAM_TIMEOUT = 10.0  # seconds a network stream may take to open, and to deliv
 def _open(path: Path | str):
     import av
 
+    options = {"timeout": STREAM_TIMEOUT} if isinstance(path, str) else {}  # a stream: never wait forever
+    if int(av.__version__.split(".")[0]) < 19:  # PyAV 19 (Python 3.12+) reads metadata as UTF-8 with
+        options["metadata_errors"] = "ignore"  # surrogateescape, and has no such argument: it was a TypeError
     try:
-        if isinstance(path, str):  # a network stream: never wait on it forever
-            return av.open(path, metadata_errors="ignore", timeout=STREAM_TIMEOUT)
-        return av.open(str(path), metadata_errors="ignore")
+        return av.open(str(path), **options)
     except av.FFmpegError as exc:
         what = "cannot be opened" if isinstance(path, str) else "not a readable video"
         raise BadInputError(f"{path}: {what} ({_av_reason(exc)})") from None
