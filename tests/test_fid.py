@@ -40,8 +40,13 @@ def test_features_are_pool3(features):
     assert features["a"].shape == (N, 2048) and (features["a"] >= 0).all(), "pool3 follows a ReLU"
 
 
-def test_frechet_distance_matches_pytorch_fid(features):
+def test_frechet_distance_matches_pytorch_fid(features, monkeypatch):
+    import inspect
+
     ref = pytest.importorskip("pytorch_fid.fid_score")
+    sqrtm = ref.linalg.sqrtm
+    if "disp" not in inspect.signature(sqrtm).parameters:  # SciPy 1.18 (Python 3.12+) dropped the argument
+        monkeypatch.setattr(ref.linalg, "sqrtm", lambda a, disp=True: (sqrtm(a), 0.0))  # pytorch-fid 0.3 passes
     rng = np.random.default_rng(1)
     cases = [(features["a"][:, :D], features["b"][:, :D]),
              (rng.normal(size=(500, 16)), rng.normal(0.3, 1.2, size=(400, 16)))]  # well-conditioned too
