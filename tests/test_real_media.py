@@ -60,6 +60,34 @@ def test_constant_rates_other_than_the_source(testdata, tmp_path, rate):
     assert np.allclose(np.diff(times), 1 / float(rate), atol=1e-3)
 
 
+def test_a_raw_h264_stream_without_timestamps_keeps_its_own_rate(testdata, tmp_path):
+    """A raw H.264 elementary stream (a Raspberry Pi camera's .h264, a dashcam's dump) has no container
+    timestamps. Its frames were placed from -0.96 s at FFmpeg's default 25 frames/s, the first second
+    squeezed into a few microseconds; they now start at 0, a frame period apart, at the stream's own
+    rate (30 frames/s, from its SPS)."""
+    raw = tmp_path / "clip.h264"
+    ffmpeg("-i", testdata / "videos" / "lp_d18.mp4", "-t", "3", "-an", "-c:v", "copy", "-bsf:v", "h264_mp4toannexb", raw)
+    reader = VideoReader(raw)
+    times = [f.time for f in reader.timed()]
+    assert reader.info.fps == 30 and len(times) >= 89
+    assert times[0] == 0 and np.allclose(np.diff(times), 1 / 30)
+
+
+def test_a_folder_of_camcorder_and_old_phone_clips_is_searched_for_all_of_them(testdata, tmp_path):
+    """`preprocess FOLDER` (and `score`) searched only .mp4/.mov/.mkv/.avi/.webm/.m4v: an AVCHD
+    camcorder's .mts, an old phone's .3gp and a raw .h264 were passed over without a word."""
+    from reenact.data.sources import expand
+
+    lp = testdata / "videos" / "lp_d18.mp4"
+    ffmpeg("-i", lp, "-t", "1", "-c", "copy", "-f", "mpegts", tmp_path / "00001.MTS")
+    ffmpeg("-i", lp, "-t", "1", "-c:v", "libx264", "-c:a", "aac", "-ac", "1", "-ar", "8000", tmp_path / "call.3gp")
+    ffmpeg("-i", lp, "-t", "1", "-an", "-c:v", "copy", "-bsf:v", "h264_mp4toannexb", tmp_path / "pi.h264")
+    (tmp_path / "notes.txt").write_text("not a clip")
+    found = sorted(p.name for p in expand([tmp_path]))
+    assert found == ["00001.MTS", "call.3gp", "pi.h264"], found
+    assert all(probe_video(tmp_path / name).n_frames or name.endswith(".h264") for name in found)
+
+
 # --- drive on phone-style media ---------------------------------------------------------------------
 
 @pytest.mark.slow

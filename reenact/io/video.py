@@ -44,7 +44,10 @@ import numpy as np
 from reenact.errors import BadInputError, OutputExistsError, file_not_found, is_url
 from reenact.io.video_frames import FrameConverter
 
-VIDEO_SUFFIXES = frozenset({".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v"})  # inputs read as videos
+VIDEO_SUFFIXES = frozenset({  # inputs read as videos (what a folder given to preprocess or score is searched for)
+    ".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v",
+    ".mts", ".m2ts", ".ts", ".3gp", ".3g2", ".mpg", ".mpeg", ".wmv", ".flv", ".ogv",  # camcorders, old phones
+    ".h264", ".264", ".h265", ".hevc"})  # raw streams: Raspberry Pi cameras, dashcams
 OUTPUT_SUFFIXES = (".mp4", ".mov", ".mkv")  # containers the writer produces (H.264 video, AAC audio)
 _TIME_BASE = Fraction(1, 90000)  # output timestamps: the MPEG clock, exact for 24/25/30/50/60 and NTSC rates
 BT709 = 1  # ITU-R BT.709: its code in H.264's colour tags (matrix, primaries, transfer)
@@ -139,7 +142,10 @@ def probe_video(path: str | Path, stream: bool = False) -> VideoInfo:
         a_dur = _seconds(audio.duration, audio.time_base) if audio is not None else None
         rotation = _rotation_of(c, s)
         # Read while the file is open: a closed container's streams hold stale values.
-        w, h, index, nominal = s.codec_context.width, s.codec_context.height, s.index, float(s.average_rate or 25)
+        # Without a duration (a raw .h264 stream, a live stream) the rate is FFmpeg's guess, which reads
+        # the stream's own timing (an H.264 SPS), where the average is a default 25.
+        rate = s.average_rate if duration else (s.guessed_rate or s.average_rate)
+        w, h, index, nominal = s.codec_context.width, s.codec_context.height, s.index, float(rate or 25)
         audio_codec = audio.codec_context.codec.canonical_name if audio is not None else None
     if not w or not h:
         raise BadInputError(f"{path}: no decodable video stream")
@@ -209,7 +215,10 @@ class VideoReader:
                 last, first_index, indexed = -1.0, index, s.frames
                 try:
                     for frame in c.decode(s):
-                        t = float((frame.pts - start) * s.time_base) if frame.pts is not None else last + 1 / self.info.fps
+                        if frame.pts is not None:
+                            t = float((frame.pts - start) * s.time_base)
+                        else:  # no timestamps (a raw .h264 stream): one frame period apart, from 0
+                            t = last + 1 / self.info.fps if index > first_index else 0.0
                         t = max(t, last + 1e-6)  # decoders may repeat a timestamp; keep time increasing
                         last = t
                         yield TimedFrame(index, offset + t, to_rgb(frame))
