@@ -30,8 +30,9 @@ class CameraLost(ReenactError):
 class Capture:
     """Frames of one camera, device or file. Use as a context manager; iterate :meth:`frames`."""
 
-    def __init__(self, camera: str):
+    def __init__(self, camera: str, mirror: bool = False):
         self.camera = camera
+        self.mirror = mirror  # flip each frame left to right: a selfie view, as in a mirror
         self.captured = self.dropped = 0
         self._cond = threading.Condition()
         self._latest: TimedFrame | None = None
@@ -90,6 +91,8 @@ class Capture:
             yield frame
 
     def _publish(self, frame: TimedFrame) -> None:
+        if self.mirror:
+            frame = TimedFrame(frame.index, frame.time, np.ascontiguousarray(frame.image[:, ::-1]))  # (H, W, 3)
         with self._cond:
             if not self._taken:
                 self.dropped += 1

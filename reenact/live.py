@@ -43,6 +43,7 @@ class LiveOptions:
     """Options of :func:`live`; the CLI maps its flags one to one."""
 
     camera: str = "0"
+    mirror: bool | None = None  # None: a camera device is mirrored (a selfie view), a file or stream is not
     window: bool | None = None  # None: a window when a display exists
     virtual_cam: bool = False
     record: str | None = None
@@ -119,7 +120,8 @@ def live(source: str | Path, opts: LiveOptions | None = None, notify: Callable[[
                                notify)
     if window:
         open_window(fit_within(image, 512))  # before the camera: PyAV must not load before the window opens
-    capture = Capture(opts.camera)  # a missing or unopenable camera fails here, before the models load
+    mirror = opts.camera.isdigit() if opts.mirror is None else opts.mirror
+    capture = Capture(opts.camera, mirror)  # a missing or unopenable camera fails here, before the models load
     ckpt = load_checkpoint(opts.checkpoint)
     opts = resolve_size_and_face_model(opts, ckpt, notify)
     device = resolve_device(opts.device)

@@ -151,6 +151,36 @@ def test_a_stream_that_cannot_be_reached_is_one_line_and_exit_1(tmp_path):
     assert lines[0] == f"error: --camera {url}: cannot be opened (Connection refused)", lines[0]
 
 
+def test_mirror_flips_the_camera_so_the_portrait_moves_as_a_reflection(testdata, tmp_path, pipeline):
+    """A camera showing lp_d11's frame 0 (the reference), then its frame 120 (head tilted about 10°).
+    With --mirror the portrait tilts the other way than without: the camera is flipped left to right
+    before tracking. A file camera is not mirrored by default; a camera index is."""
+    from reenact.capture import Capture
+    from reenact.face.mediapipe_backend import pose_from_matrix
+    from reenact.io import VideoReader, VideoWriter
+
+    frames = read_frames(testdata / "videos" / "lp_d11.mp4")
+    clip = tmp_path / "tilt.mp4"
+    with VideoWriter(clip, (512, 512), 25) as w:
+        for k in range(70):
+            w.write(frames[0] if k < 25 else frames[120])
+    with Capture(str(clip), mirror=True) as cap:
+        first = next(cap.frames())
+    assert np.array_equal(first.image, list(VideoReader(clip))[first.index][:, ::-1])
+
+    def tilt(*flags):
+        out = tmp_path / f"o{len(flags)}.mp4"
+        res = run_cli("live", SOURCE, "--camera", clip, "--record", out, "--no-window", *flags)
+        assert res.returncode == 0, res.stderr
+        shown = read_frames(out)
+        start, end = (pose_from_matrix(pipeline.largest(f).matrix) for f in (shown[0], shown[-1]))
+        return end - start  # (yaw, pitch, roll) change, degrees
+
+    plain, mirrored = tilt(), tilt("--mirror")
+    print(f"pose change (yaw, pitch, roll): plain {plain.round(1)}, mirrored {mirrored.round(1)}")
+    assert abs(plain[2]) > 4 and plain[2] * mirrored[2] < 0 and abs(plain[2] + mirrored[2]) < 0.5 * abs(plain[2])
+
+
 class _FakeCamera:
     """pyvirtualcam.Camera at its boundary: records what it is sent."""
 

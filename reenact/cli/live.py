@@ -12,8 +12,9 @@ from reenact.cli.drive import Device, FaceModel, parse_face_index
 
 def live_command(
     source: Path = typer.Argument(..., help="Source portrait (jpg/png/...): the face to animate."),
-    camera: str = typer.Option("0", "--camera", metavar="INDEX|PATH",
-                               help="A camera index (0 = the first), or a video file or stream URL (paced at its own frame rate; the run ends at its end)."),
+    camera: str = typer.Option("0", "--camera", metavar="INDEX|PATH|URL",
+                               help="A camera index (0 = the first); a video file (paced at its own frame rate; the run ends at its end); or a stream URL (rtsp://..., a phone camera app's http://...)."),
+    mirror: bool = typer.Option(None, "--mirror/--no-mirror", help="Flip the camera left to right, so the portrait moves as your reflection does (default: on for a camera index, off for a file or stream)."),
     window: bool = typer.Option(None, "--window/--no-window", help="Show a window (default: when a display exists). Keys: r new reference, q quit."),
     virtual_cam: bool = typer.Option(False, "--virtual-cam", help="Also send the output to a virtual camera (pyvirtualcam; v4l2loopback on Linux, OBS elsewhere)."),
     record: Path = typer.Option(None, "--record", help="Also record the output to this .mp4/.mov/.mkv (written atomically, at the real frame times)."),
@@ -34,7 +35,7 @@ def live_command(
     from reenact.live_outputs import check_live_inputs
 
     with user_errors():  # paths and outputs first: before torch, the camera and the models
-        opts = dict(camera=camera, window=window, virtual_cam=virtual_cam, record=_s(record), stats=_s(stats),
+        opts = dict(camera=camera, mirror=mirror, window=window, virtual_cam=virtual_cam, record=_s(record), stats=_s(stats),
                            size=size, paste_back=paste_back, max_side=max_side, face_index=parse_face_index(face_index),
                            checkpoint=_s(checkpoint), face_model=face_model.value if face_model else None,
                            flame_dir=_s(flame_dir), weights_dir=_s(weights_dir), device=device.value,
