@@ -85,6 +85,7 @@ def _decode(path: Path) -> np.ndarray:
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         with Image.open(path) as im:
             im = ImageOps.exif_transpose(im)
+            nclx = im.info.get("nclx_profile") if not im.info.get("icc_profile") else None  # HEIF's colour box
             if im.info.get("icc_profile"):
                 im = _to_srgb(im, im.info["icc_profile"])
             if im.mode.startswith("I") or im.mode == "F":
@@ -93,7 +94,41 @@ def _decode(path: Path) -> np.ndarray:
                 rgba = im.convert("RGBA")
                 canvas = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
                 im = Image.alpha_composite(canvas, rgba)
-            return np.asarray(im.convert("RGB"))
+            rgb = np.asarray(im.convert("RGB"))
+    return _nclx_to_srgb(rgb, nclx) if isinstance(nclx, dict) else rgb
+
+
+_SDR_TRANSFERS = {1, 2, 6, 13, 14, 15}  # BT.709, unspecified, BT.601, sRGB, BT.2020: shown with sRGB's curve
+
+
+def _nclx_to_srgb(rgb: np.ndarray, nclx: dict) -> np.ndarray:
+    """A HEIF photo whose colour is an nclx box, not an ICC profile (some Android phones), in sRGB.
+
+    Display P3 (primaries 12) or BT.2020 (9) numbers are decoded with the sRGB curve, converted
+    through XYZ to sRGB's primaries (both D65, so no adaptation), clipped and encoded again. BT.709 or
+    unspecified primaries, HDR transfers and other white points leave the pixels as they are.
+    """
+    from reenact.io.video_frames import BT709_PRIMARIES, rgb_to_xyz
+
+    keys = ("red", "green", "blue", "white")
+    try:
+        xy = [(float(nclx[f"color_primary_{k}_x"]), float(nclx[f"color_primary_{k}_y"])) for k in keys]
+    except (KeyError, TypeError, ValueError):
+        return rgb
+    d65 = abs(xy[3][0] - 0.3127) < 0.002 and abs(xy[3][1] - 0.3290) < 0.002
+    if nclx.get("color_primaries") in (1, 2, None) or nclx.get("transfer_characteristics") not in _SDR_TRANSFERS or not d65:
+        return rgb
+    to_srgb = np.linalg.solve(rgb_to_xyz(BT709_PRIMARIES), rgb_to_xyz(tuple(xy[:3])))
+    e = np.arange(256) / 255.0
+    decode = np.where(e <= 0.04045, e / 12.92, ((e + 0.055) / 1.055) ** 2.4).astype(np.float32)
+    g = np.linspace(0.0, 1.0, 4096)
+    encode = np.round(255 * np.where(g <= 0.0031308, 12.92 * g, 1.055 * g ** (1 / 2.4) - 0.055)).astype(np.uint8)
+    out = np.empty_like(rgb)
+    rows = max(1, 1_000_000 // rgb.shape[1])  # a million pixels at a time: a 48 MP photo stays small in float
+    for y in range(0, rgb.shape[0], rows):
+        lin = np.clip(decode[rgb[y:y + rows]] @ to_srgb.T.astype(np.float32), 0.0, 1.0)  # (h, W, 3) linear sRGB
+        out[y:y + rows] = encode[np.round(lin * 4095).astype(np.int32)]
+    return out
 
 
 def _to_srgb(im, icc: bytes):

@@ -36,7 +36,7 @@ KNEE = 0.9  # linear light, 1 = SDR white: highlights above roll off smoothly to
 CUBE_SIZE = 33  # against the exact formula on real HLG and PQ frames: 0.07-0.2 levels mean (65³: 0.03-0.1)
 
 
-def _rgb_to_xyz(primaries: tuple[tuple[float, float], ...], white=(0.3127, 0.3290)) -> np.ndarray:
+def rgb_to_xyz(primaries: tuple[tuple[float, float], ...], white=(0.3127, 0.3290)) -> np.ndarray:
     """The 3 × 3 matrix from linear RGB with these xy ``primaries`` (red, green, blue) to CIE XYZ."""
     xyz = np.array([[x / y, 1.0, (1 - x - y) / y] for x, y in primaries]).T  # columns: R, G, B
     w = np.array([white[0] / white[1], 1.0, (1 - white[0] - white[1]) / white[1]])
@@ -45,7 +45,7 @@ def _rgb_to_xyz(primaries: tuple[tuple[float, float], ...], white=(0.3127, 0.329
 
 BT709_PRIMARIES = ((0.640, 0.330), (0.300, 0.600), (0.150, 0.060))
 BT2020_PRIMARIES = ((0.708, 0.292), (0.170, 0.797), (0.131, 0.046))
-BT2020_TO_709 = np.linalg.solve(_rgb_to_xyz(BT709_PRIMARIES), _rgb_to_xyz(BT2020_PRIMARIES))
+BT2020_TO_709 = np.linalg.solve(rgb_to_xyz(BT709_PRIMARIES), rgb_to_xyz(BT2020_PRIMARIES))
 BT709 = 1  # AVCOL_PRI_BT709: a few cameras film HLG in BT.709's primaries; any other code is taken as BT.2020
 
 
@@ -70,7 +70,7 @@ def sdr_from_hdr(signal: np.ndarray, transfer: int, primaries: int = 9) -> np.nd
     """
     e = np.clip(np.asarray(signal, np.float64), 0.0, 1.0)
     to_709 = np.eye(3) if primaries == BT709 else BT2020_TO_709
-    luma = _rgb_to_xyz(BT709_PRIMARIES if primaries == BT709 else BT2020_PRIMARIES)[1]  # BT.2020: (0.2627, 0.6780, 0.0593)
+    luma = rgb_to_xyz(BT709_PRIMARIES if primaries == BT709 else BT2020_PRIMARIES)[1]  # BT.2020: (0.2627, 0.6780, 0.0593)
     if transfer == PQ:
         m1, m2, c1, c2, c3 = 2610 / 16384, 2523 / 4096 * 128, 3424 / 4096, 2413 / 4096 * 32, 2392 / 4096 * 32
         p = e ** (1 / m2)
