@@ -1,13 +1,17 @@
-"""Reading phone video: frames/s of `VideoReader` on the clips phones make, and their colour error.
+"""Reading phone and camcorder video: frames/s of `VideoReader` on the clips they make, and colour error.
 
 Clips are made from testdata videos/lp_d18.mp4 with the ffmpeg that imageio-ffmpeg bundles (its
 zscale is an HDR converter that is not ours), in a temporary folder:
 - `portrait-4k`: 2160 × 3840 upright, stored 3840 × 2160 with a 90° display matrix, HEVC;
 - `hlg-1080p`: 1920 × 1080 HLG (BT.2020, what iPhones film by default), HEVC 10-bit;
 - `pq-1080p`: the same in PQ (HDR10);
-- `sdr-1080p`: the same in plain SDR BT.709, the reference.
+- `sdr-1080p`: the same in plain SDR BT.709, the reference;
+- `hdv-1080i`: a camcorder's 1080i, stored 1440 × 1080 at pixel aspect 4:3, interlaced (top field
+  first, two source frames woven into one), H.264;
+- `dv-576i`: PAL widescreen DV, stored 720 × 576 at 64:45 (shown 1024 × 576), interlaced, H.264.
 For each: frames/s of decoding alone, and of `VideoReader` (upright 8-bit BT.709 RGB); for the HDR
-clips also the mean difference in levels from the SDR clip's frames as read.
+clips (and the 1080i one, woven frame k against frame 2k) also the mean difference in levels from the
+SDR clip's frames as read.
 
 Usage: python bench/bench_phone_video.py [--frames 60]
 """
@@ -45,6 +49,12 @@ def make(folder: Path, frames: int) -> dict[str, Path]:
         tag709 = [] if name in tags else ["-color_primaries", "bt709", "-color_trc", "bt709", "-colorspace", "bt709"]
         subprocess.run(ff + ["-vf", vf, *x265, "-x265-params", params, *tag709, str(path)], check=True)
         out[name] = path
+    camcorders = {"hdv-1080i": ("1920:1080", "1440:1080", "4/3"), "dv-576i": ("1024:576", "720:576", "64/45")}
+    for name, (square, stored_size, sar) in camcorders.items():
+        path = out[name] = folder / f"{name}.mp4"
+        vf = f"scale={square},interlace=scan=tff:lowpass=off,scale={stored_size}:interl=1,setsar={sar}"
+        subprocess.run(ff + ["-vf", vf, "-c:v", "libx264", "-crf", "16", "-flags", "+ildct+ilme",
+                             "-x264-params", "tff=1", str(path)], check=True)
     stored = out.pop("portrait-4k")  # stored sideways, shown upright: the display matrix phones write
     subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-loglevel", "error", "-display_rotation", "-90",
                     "-i", str(stored), "-c", "copy", str(folder / "portrait.mp4")], check=True)
@@ -80,8 +90,10 @@ def main() -> None:
             line = f"{name:12s} {frames[0].shape[1]}x{frames[0].shape[0]}: decode {dec:6.1f} frames/s, VideoReader {fps:6.1f}"
             if name == "sdr-1080p":
                 sdr = np.stack(frames).astype(np.float32)
-            elif sdr is not None:
-                line += f", {np.abs(np.stack(frames).astype(np.float32) - sdr).mean():.2f} levels from the SDR clip"
+            elif sdr is not None and frames[0].shape == sdr.shape[1:]:
+                truth = sdr[::2][:len(frames) // 2] if name.endswith("i") else sdr  # a woven frame k: frames 2k, 2k+1
+                ours = np.stack(frames[:len(truth)]).astype(np.float32)
+                line += f", {np.abs(ours - truth).mean():.2f} levels from the SDR clip"
             print(line)
             sys.stdout.flush()
 

@@ -17,7 +17,7 @@ import numpy as np
 from reenact.errors import BadInputError
 from reenact.io import VideoWriter
 from reenact.io.inputs import check_distinct, check_file, check_video_output, read_source
-from reenact.io.video import check_output
+from reenact.io.outputs import check_output
 
 WINDOW = "reenact live"
 DISPLAY_MIN = 512  # the window shows frames at least this tall

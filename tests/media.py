@@ -77,6 +77,25 @@ def hdr_clip(videos: Path, out: Path, transfer: str, primaries: str = "bt2020", 
     return out
 
 
+def anamorphic(src: Path, out: Path, sar: str, size: tuple[int, int] | None = None, frames: int = 12) -> Path:
+    """``src`` (cropped to ``size`` (W, H) at its centre first) stored with non-square pixels of aspect
+    ``sar`` ("4/3": HDV's 1440 x 1080 for 1920 x 1080; "8/9": NTSC DV's): its width divided by it."""
+    crop = f"crop={size[0]}:{size[1]}," if size else ""
+    ffmpeg("-i", src, "-frames:v", str(frames), "-an", "-vf", f"{crop}scale=trunc(iw/({sar})/2)*2:ih,setsar={sar}",
+           "-c:v", "libx264", "-crf", "14", "-pix_fmt", "yuv420p", out)
+    return out
+
+
+def interlaced(src: Path, out: Path, start: int, frames: int) -> Path:
+    """Frames ``start`` to ``start + frames`` of progressive ``src`` woven into interlaced ones, as a
+    camcorder films (top field first): stored frame k holds the top field of ``start + 2k`` and the
+    bottom field of ``start + 2k + 1``, at half the rate. H.264 coded as interlaced (field DCT)."""
+    ffmpeg("-i", src, "-an", "-vf", f"trim=start_frame={start}:end_frame={start + frames},setpts=PTS-STARTPTS,"
+           "interlace=scan=tff:lowpass=off", "-c:v", "libx264", "-crf", "14", "-pix_fmt", "yuv420p",
+           "-flags", "+ildct+ilme", "-x264-params", "tff=1", out)
+    return out
+
+
 def unknown_video(videos: Path, out: Path) -> Path:
     """lp_d18's first 3 s as MKV whose video track has a codec FFmpeg does not know (codec ID patched)."""
     tmp = out.with_suffix(".avc.mkv")

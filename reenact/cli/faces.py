@@ -24,7 +24,7 @@ def faces_command(
     from reenact.face.pipeline import FacePipeline
     from reenact.io import write_image
     from reenact.io.inputs import check_distinct, read_source
-    from reenact.io.video import check_output
+    from reenact.io.outputs import check_output
     from reenact.render.annotate import annotate_faces
 
     with user_errors():

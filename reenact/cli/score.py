@@ -60,7 +60,7 @@ def score_command(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from reenact.io.inputs import check_distinct, check_exists
-    from reenact.io.video import check_output
+    from reenact.io.outputs import check_output
 
     outputs_ = [p for p in (json_out, csv_out, per_frame) if p]
     with user_errors():  # the paths first: before torch and the models load

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from reenact.errors import BadInputError, file_not_found
+from reenact.io.outputs import atomic_output
 
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff",  # what inputs may be
                             ".heic", ".heif", ".avif"})
@@ -53,8 +54,6 @@ def read_image(path: str | Path) -> np.ndarray:
 def write_image(path: str | Path, rgb: np.ndarray, force: bool = False) -> Path:
     """Write an (H, W, 3) uint8 RGB array atomically (PNG or JPEG by suffix); an existing file needs ``force``."""
     from PIL import Image
-
-    from reenact.io.video import atomic_output
 
     path = Path(path)
     if path.suffix.lower() not in (".png", ".jpg", ".jpeg"):

@@ -13,7 +13,8 @@ import numpy as np
 
 from reenact.errors import BadInputError
 from reenact.io.image import IMAGE_SUFFIXES, read_image
-from reenact.io.video import OUTPUT_SUFFIXES, VIDEO_SUFFIXES, VideoInfo, check_output, probe_video
+from reenact.io.outputs import check_output
+from reenact.io.video import OUTPUT_SUFFIXES, VIDEO_SUFFIXES, VideoInfo, probe_video
 
 
 def check_video_output(path: str | Path, force: bool) -> Path:

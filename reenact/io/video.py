@@ -17,23 +17,23 @@ and its audio (muxed from the driver, cut to that duration) stays in sync. The s
 is the driver's average rate (frames / duration). Writers given no times (a constant-rate source)
 place frame *i* at *i / fps*.
 
-**Rotation.** A display matrix (phones' portrait video) is applied on decode, as the ffmpeg CLI
-does (with its filters): ``VideoInfo.size`` is the upright size and frames come out upright.
+**Geometry.** A display matrix (phones' portrait video) is applied on decode, as the ffmpeg CLI
+does (with its filters), non-square pixels are made square and interlaced frames deinterlaced:
+``VideoInfo.size`` is the upright, square-pixel size the frames come out at.
 
 **Colour.** Frames come out as BT.709 RGB as a player shows them on an SDR screen: untagged HD video
-is read with BT.709's matrix, and HDR video (HLG, PQ) is tone-mapped. Both, and the rotation, are
+is read with BT.709's matrix, and HDR video (HLG, PQ) is tone-mapped. Both, and the geometry, are
 :mod:`reenact.io.video_frames`'s.
 
-Outputs are written to a temporary file beside the target and renamed into place only on
-success (:func:`atomic_output`), so a failed or interrupted run never leaves a half-written file
-and never destroys an existing one.
+Outputs are written through :func:`reenact.io.outputs.atomic_output`: a failed or interrupted run
+never leaves a half-written file and never destroys an existing one.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
+from collections import deque
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -41,8 +41,8 @@ from typing import Iterator, NamedTuple
 
 import numpy as np
 
-from reenact.errors import BadInputError, OutputExistsError, file_not_found, is_url
-from reenact.io.video_frames import FrameConverter
+from reenact.errors import BadInputError, file_not_found, is_url
+from reenact.io.video_frames import FrameConverter, square_width
 
 VIDEO_SUFFIXES = frozenset({  # inputs read as videos (what a folder given to preprocess or score is searched for)
     ".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v",
@@ -57,9 +57,10 @@ BT709 = 1  # ITU-R BT.709: its code in H.264's colour tags (matrix, primaries, t
 class VideoInfo:
     """What the container says about a video.
 
-    size: (width, height) as displayed (after rotation). fps: the average rate, stored frames /
-    duration. n_frames: stored frames (an estimate where the container has no index). duration:
-    seconds. rotation: degrees counter-clockwise applied on decode (0, 90, 180, 270).
+    size: (width, height) as displayed (after rotation, in square pixels). fps: the average rate,
+    stored frames / duration. n_frames: stored frames (an estimate where the container has no index).
+    duration: seconds. rotation: degrees counter-clockwise applied on decode (0, 90, 180, 270).
+    pixel_aspect: the stored pixels' aspect (SAR), undone on decode.
     """
 
     path: Path | str  # a str for a network stream (``probe_video(..., stream=True)``)
@@ -73,6 +74,7 @@ class VideoInfo:
     audio_index: int = 0  # which audio stream (of the container's audio streams) is carried
     stream: int = 0  # the video stream's index in the container (undecodable ones skipped)
     audio_note: str | None = None  # why an audio track present is not carried, else None
+    pixel_aspect: Fraction = Fraction(1)
 
 
 class TimedFrame(NamedTuple):
@@ -146,14 +148,25 @@ def probe_video(path: str | Path, stream: bool = False) -> VideoInfo:
         # the stream's own timing (an H.264 SPS), where the average is a default 25.
         rate = s.average_rate if duration else (s.guessed_rate or s.average_rate)
         w, h, index, nominal = s.codec_context.width, s.codec_context.height, s.index, float(rate or 25)
+        pixel_aspect = _pixel_aspect(s.sample_aspect_ratio)
         audio_codec = audio.codec_context.codec.canonical_name if audio is not None else None
     if not w or not h:
         raise BadInputError(f"{path}: no decodable video stream")
+    w = square_width(w, pixel_aspect) if pixel_aspect != 1 else w
     if rotation in (90, 270):
         w, h = h, w
     fps = n / duration if duration > 0 and n > 1 else nominal
     return VideoInfo(path, (w, h), fps, n, audio_codec, duration, rotation, a_dur,
-                     audio_index=audio_index, audio_note=audio_note, stream=index)
+                     audio_index=audio_index, audio_note=audio_note, stream=index, pixel_aspect=pixel_aspect)
+
+
+def _pixel_aspect(sar) -> Fraction:
+    """The stream's sample aspect ratio (FFmpeg's guess from container and codec) as a Fraction; 1 where
+    unset (PyAV 18 gives None, 19 gives 0/1) or implausible (beyond 1:4 to 4:1, a broken header)."""
+    if sar is None or sar.numerator <= 0 or sar.denominator <= 0:
+        return Fraction(1)
+    value = Fraction(int(sar.numerator), int(sar.denominator))
+    return value if Fraction(1, 4) <= value <= 4 else Fraction(1)
 
 
 def _codec_tag(stream) -> str:
@@ -210,18 +223,24 @@ class VideoReader:
             with _open(self.info.path) as c:
                 s = next(v for v in c.streams.video if v.index == self.info.stream)
                 s.thread_type = "AUTO"
-                to_rgb = FrameConverter(self.info.rotation)  # upright BT.709 RGB; HDR tone-mapped to SDR
+                # Upright, square-pixel, deinterlaced BT.709 RGB, HDR tone-mapped to SDR.
+                to_rgb = FrameConverter(self.info.rotation, self.info.pixel_aspect)
                 start = s.start_time or 0
                 last, first_index, indexed = -1.0, index, s.frames
+                times: deque[float] = deque()  # of frames fed to to_rgb and not yet out (it may hold one)
                 try:
                     for frame in c.decode(s):
                         if frame.pts is not None:
                             t = float((frame.pts - start) * s.time_base)
                         else:  # no timestamps (a raw .h264 stream): one frame period apart, from 0
-                            t = last + 1 / self.info.fps if index > first_index else 0.0
-                        t = max(t, last + 1e-6)  # decoders may repeat a timestamp; keep time increasing
-                        last = t
-                        yield TimedFrame(index, offset + t, to_rgb(frame))
+                            t = last + 1 / self.info.fps if last >= 0 else 0.0
+                        last = max(t, last + 1e-6)  # decoders may repeat a timestamp; keep time increasing
+                        times.append(last)
+                        for image in to_rgb.convert(frame):
+                            yield TimedFrame(index, offset + times.popleft(), image)
+                            index += 1
+                    for image in to_rgb.flush():
+                        yield TimedFrame(index, offset + times.popleft(), image)
                         index += 1
                 except av.FFmpegError as exc:
                     if isinstance(self.info.path, str):  # a network stream
@@ -377,33 +396,3 @@ def mux_audio(video: Path, audio_source: Path, duration: float, index: int = 0) 
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
-
-
-def check_output(path: str | Path, force: bool) -> Path:
-    """Refuse to overwrite an existing ``path`` unless ``force``; make sure its folder can be written."""
-    path = Path(path)
-    if path.exists() and not force:
-        raise OutputExistsError(f"{path}: already exists (use --force to overwrite)")
-    if path.is_dir():
-        raise BadInputError(f"{path}: is a directory")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return path
-
-
-@contextlib.contextmanager
-def atomic_output(path: str | Path, force: bool = False) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; rename it onto ``path`` only if the block succeeds."""
-    path = check_output(path, force)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".partial{path.suffix}", dir=path.parent)
-    os.close(fd)
-    tmp_path = Path(tmp)
-    try:
-        yield tmp_path
-        check_output(path, force)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp_path, 0o666 & ~umask)  # mkstemp makes 0600; a finished output gets the usual mode
-        os.replace(tmp_path, path)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp_path.unlink()

@@ -1,7 +1,15 @@
 """Decoded video frames to upright 8-bit BT.709 RGB, as a player shows them on an ordinary (SDR) screen.
 
-**Rotation** (phones' portrait video) is FFmpeg's ``transpose`` filter on the decoded YUV frame:
-numpy's rotation of a 4K RGB frame took 114 ms, and held a portrait 4K driver at 9 frames/s.
+**Geometry.** FFmpeg's filters work on the decoded YUV frame, before the RGB conversion:
+
+- **Rotation** (phones' portrait video) is its ``transpose``: numpy's rotation of a 4K RGB frame took
+  114 ms, and held a portrait 4K driver at 9 frames/s.
+- **Non-square pixels** (DV, HDV and broadcast video store 1440 × 1080 for 16:9, or 720 × 576 for
+  either shape) are scaled to square ones, as players show them. Read as stored, a face is squeezed
+  or stretched: a driver of pixel aspect 4:3 read as stored gave a narrower face and mouth.
+- **Interlaced frames** (camcorders' 1080i, DV, broadcast) are deinterlaced by ``bwdif``, one frame
+  out per frame in, at the time of its first field. Read as stored, a moving head shows two combed
+  faces, 1/50 s apart: the eyes twice.
 
 **Colour.** Two cases need more than FFmpeg's default conversion, which uses BT.601's matrix for
 any untagged frame and ignores the transfer function:
@@ -107,6 +115,7 @@ def _write_cube(path: Path, table: np.ndarray) -> None:
 
 _ROTATE = {90: (("transpose", {"dir": "cclock"}),), 270: (("transpose", {"dir": "clock"}),),
            180: (("hflip", {}), ("vflip", {}))}  # degrees counter-clockwise: the ffmpeg CLI's filters
+_DEINTERLACE = (("bwdif", {"mode": "send_frame", "parity": "auto", "deint": "interlaced"}),)
 
 
 def _chain(width: int, height: int, pix_fmt: str, filters):
@@ -124,24 +133,82 @@ def _chain(width: int, height: int, pix_fmt: str, filters):
     return graph
 
 
-class FrameConverter:
-    """Turn one stream's decoded frames into upright (H, W, 3) uint8 BT.709 RGB.
+def square_width(width: int, pixel_aspect: Fraction) -> int:
+    """The width that shows ``width`` stored pixels of aspect ``pixel_aspect`` (SAR) as square pixels,
+    the height kept, rounded to an even number (players' and ``scale=iw*sar:ih``'s rule)."""
+    return max(2, int(round(width * pixel_aspect / 2)) * 2)
 
-    ``rotation``: degrees counter-clockwise (0, 90, 180, 270), the stream's display matrix. Holds the
-    filter graphs (rotation, HDR), rebuilt when the frames' size or kind changes.
+
+class _Stage:
+    """One filter graph, built by ``build(*key)`` and rebuilt (after flushing what it holds) when the
+    frames' ``key`` (size, format, ...) changes. A graph may hold frames back (the deinterlacer needs
+    the next frame): :meth:`run` gives what comes out, :meth:`flush` the rest at the end."""
+
+    def __init__(self, build):
+        self.build, self.key, self.graph = build, None, None
+
+    def run(self, key: tuple, frame) -> list:
+        out = self.flush() if key != self.key else []
+        if self.graph is None:
+            self.key, self.graph = key, self.build(*key)
+        self.graph.push(frame)
+        return out + self._drain()
+
+    def flush(self) -> list:
+        if self.graph is None:
+            return []
+        self.graph.push(None)
+        out = self._drain()
+        self.key = self.graph = None
+        return out
+
+    def _drain(self) -> list:
+        import av
+
+        out = []
+        while True:
+            try:
+                out.append(self.graph.pull())
+            except (av.BlockingIOError, av.EOFError):
+                return out
+
+
+class FrameConverter:
+    """Turn one stream's decoded frames into upright, square-pixel (H, W, 3) uint8 BT.709 RGB.
+
+    ``rotation``: degrees counter-clockwise (0, 90, 180, 270), the stream's display matrix.
+    ``pixel_aspect``: the stream's sample aspect ratio (SAR); other than 1 (DV, HDV, broadcast
+    video), frames are scaled to :func:`square_width`. Interlaced frames are deinterlaced.
+
+    Feed frames in decoding order to :meth:`convert`, which returns the images ready (the
+    deinterlacer holds one frame back: it needs the next), then :meth:`flush` at the end. Images
+    come out in the order their frames went in, one per frame.
     """
 
-    def __init__(self, rotation: int = 0):
-        self.rotation = rotation % 360
-        self._graphs: dict[str, tuple[tuple, object]] = {}
+    def __init__(self, rotation: int = 0, pixel_aspect: Fraction = Fraction(1)):
+        self.rotation, self.pixel_aspect = rotation % 360, Fraction(pixel_aspect)
+        self._deinterlace = _Stage(lambda *key: _chain(*key, _DEINTERLACE))
+        self._geometry = _Stage(lambda w, h, fmt: _chain(w, h, fmt, self._geometry_filters(w, h)))
+        self._hdr = _Stage(_hdr_graph)
 
-    def __call__(self, frame) -> np.ndarray:
+    def convert(self, frame) -> list[np.ndarray]:
+        if frame.interlaced_frame or self._deinterlace.graph is not None:  # once on, stays on: keeps the order
+            return [self._rgb(f) for f in self._deinterlace.run(_key(frame), frame)]
+        return [self._rgb(frame)]
+
+    def flush(self) -> list[np.ndarray]:
+        return [self._rgb(f) for f in self._deinterlace.flush()]
+
+    def _geometry_filters(self, width: int, height: int) -> list:
+        scale = [("scale", {"w": str(square_width(width, self.pixel_aspect)), "h": str(height)})]
+        return (scale if self.pixel_aspect != 1 else []) + list(_ROTATE.get(self.rotation, ()))
+
+    def _rgb(self, frame) -> np.ndarray:
         import av
 
         untagged_hd = frame.colorspace == UNSPECIFIED and (frame.width >= 1280 or frame.height > 576)  # as stored
-        if self.rotation:
-            key = (frame.width, frame.height, frame.format.name)
-            frame = self._run("rotate", key, lambda: _chain(*key, _ROTATE[self.rotation]), frame)
+        if self.rotation or self.pixel_aspect != 1:
+            (frame,) = self._geometry.run(_key(frame), frame)
         transfer = hdr_transfer(frame)
         if transfer is None:
             if untagged_hd:
@@ -149,16 +216,12 @@ class FrameConverter:
             return frame.to_ndarray(format="rgb24")
         planar = frame.reformat(format="gbrp16le")  # the frame's own matrix (BT.2020) and range
         key = (transfer, frame.color_primaries, planar.width, planar.height)
-        out = self._run("hdr", key, lambda: _hdr_graph(*key), planar).to_ndarray()  # (H, W, 3) uint16, see _cube
-        return (out >> 8).astype(np.uint8)
+        (out,) = self._hdr.run(key, planar)
+        return (out.to_ndarray() >> 8).astype(np.uint8)  # (H, W, 3) uint16, see _cube
 
-    def _run(self, stage: str, key: tuple, build, frame):
-        """``frame`` through this stage's graph, (re)built by ``build()`` when ``key`` changes."""
-        held = self._graphs.get(stage)
-        if held is None or held[0] != key:
-            held = self._graphs[stage] = (key, build())
-        held[1].push(frame)
-        return held[1].pull()
+
+def _key(frame) -> tuple:
+    return frame.width, frame.height, frame.format.name
 
 
 def _hdr_graph(transfer: int, primaries: int, width: int, height: int):
