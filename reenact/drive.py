@@ -50,7 +50,7 @@ from reenact.face.pipeline import (
 )
 from reenact.io import VideoReader, VideoWriter, atomic_output
 from reenact.io.inputs import check_drive_inputs
-from reenact.io.video import even_frame, largest_side_within_level
+from reenact.io.video_writer import even_frame, largest_side_within_level
 from reenact.prefetch import prefetch
 
 

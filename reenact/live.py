@@ -34,7 +34,7 @@ from reenact.face.geometry import make_geometry
 from reenact.face.pipeline import CropPolicy, FacePipeline, FitPolicy, Tracked, face_box
 from reenact.io import VideoWriter, atomic_output
 from reenact.io.image import fit_within
-from reenact.io.video import even_frame
+from reenact.io.video_writer import even_frame
 from reenact.live_outputs import INSTRUCTION, Outputs, check_live_inputs, has_display, open_window
 from reenact.prefetch import newest
 

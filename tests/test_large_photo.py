@@ -14,7 +14,7 @@ from reenact.drive import BATCH, frames_per_batch
 from reenact.engines import _to_tensor, _to_uint8
 from conftest import run_cli
 from reenact.io import probe_video, read_image
-from reenact.io.video import largest_side_within_level
+from reenact.io.video_writer import largest_side_within_level
 from reenact.render.layers import composite, make_layers, pixel_grid, sample
 
 

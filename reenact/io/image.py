@@ -85,16 +85,24 @@ def _decode(path: Path) -> np.ndarray:
         with Image.open(path) as im:
             im = ImageOps.exif_transpose(im)
             nclx = im.info.get("nclx_profile") if not im.info.get("icc_profile") else None  # HEIF's colour box
-            if im.info.get("icc_profile"):
-                im = _to_srgb(im, im.info["icc_profile"])
-            if im.mode.startswith("I") or im.mode == "F":
-                im = _eight_bit(im)
-            if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
-                rgba = im.convert("RGBA")
-                canvas = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-                im = Image.alpha_composite(canvas, rgba)
-            rgb = np.asarray(im.convert("RGB"))
+            rgb = pixels_of(im, im.info.get("icc_profile"))
     return _nclx_to_srgb(rgb, nclx) if isinstance(nclx, dict) else rgb
+
+
+def pixels_of(im, icc: bytes | None = None) -> np.ndarray:
+    """A Pillow image as (H, W, 3) uint8 sRGB: converted from its ICC profile ``icc``, high bit
+    depths scaled to 8 bits, alpha composited over white."""
+    from PIL import Image
+
+    if icc:
+        im = _to_srgb(im, icc)
+    if im.mode.startswith("I") or im.mode == "F":
+        im = _eight_bit(im)
+    if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
+        rgba = im.convert("RGBA")
+        canvas = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        im = Image.alpha_composite(canvas, rgba)
+    return np.asarray(im.convert("RGB"))
 
 
 _SDR_TRANSFERS = {1, 2, 6, 13, 14, 15}  # BT.709, unspecified, BT.601, sRGB, BT.2020: shown with sRGB's curve

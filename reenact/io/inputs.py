@@ -12,9 +12,10 @@ from pathlib import Path
 import numpy as np
 
 from reenact.errors import BadInputError
-from reenact.io.image import IMAGE_SUFFIXES, read_image
+from reenact.io.image import read_image
 from reenact.io.outputs import check_output
-from reenact.io.video import OUTPUT_SUFFIXES, VIDEO_SUFFIXES, VideoInfo, probe_video
+from reenact.io.video import VIDEO_SUFFIXES, VideoInfo, probe_video
+from reenact.io.video_writer import OUTPUT_SUFFIXES
 
 
 def check_video_output(path: str | Path, force: bool) -> Path:
@@ -83,6 +84,4 @@ def check_drive_inputs(source: str | Path, driver: str | Path, output: str | Pat
     check_video_output(output, force)
     check_file(checkpoint, "checkpoint file")
     image = read_source(source)
-    if Path(driver).suffix.lower() in IMAGE_SUFFIXES:
-        raise BadInputError(f"{driver}: is an image; the driver must be a video")
-    return image, probe_video(driver)
+    return image, probe_video(driver)  # a still image is refused; an animated one (WebP, PNG) is read
