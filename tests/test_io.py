@@ -184,6 +184,45 @@ def test_writer_keeps_fps_and_muxes_audio(testdata, tmp_path):
     assert np.abs(back[30].astype(int) - frames[30]).mean() < 4, "lossy but faithful"
 
 
+def _tone_onset(path: Path) -> float:
+    """Seconds from the video's first frame to where the audio first rises above 0.1."""
+    import av
+
+    with av.open(str(path)) as c:
+        video = c.streams.video[0]
+        start = float(video.start_time * video.time_base) if video.start_time is not None else 0.0
+        for frame in c.decode(c.streams.audio[0]):
+            loud = np.abs(frame.to_ndarray()).max(axis=0) > 0.1
+            if loud.any():
+                return float(frame.pts * frame.time_base) + int(np.argmax(loud)) / frame.sample_rate - start
+    raise AssertionError("no tone")
+
+
+@pytest.mark.parametrize("lead", [0.5, -0.5])
+def test_sound_stays_with_the_picture_when_one_starts_first(testdata, tmp_path, lead):
+    """A driver whose audio starts ``lead`` s before its first frame (a screen recording, a clip cut
+    by stream copy), or after it: a tone that sounds with frame 45 (1.5 s into the picture) sounds
+    1.5 s into the output too. Before, audio that started 0.5 s early was kept, and the tone came
+    at 2.0 s: the output's sound was half a second late."""
+    import media
+
+    video, tone, clip = tmp_path / "v.mp4", tmp_path / "tone.m4a", tmp_path / "driver.mp4"
+    media.ffmpeg("-i", testdata / "videos" / "lp_d18.mp4", "-frames:v", "90", "-an", "-c:v", "libx264", video)
+    onset = 1.5 + lead  # in the audio track's own time
+    media.ffmpeg("-f", "lavfi", "-i", "sine=frequency=1000:sample_rate=48000:duration=4", "-af",
+                 f"volume='if(gte(t,{onset}),1,0)':eval=frame", "-c:a", "aac", tone)
+    offset = ["-itsoffset", str(abs(lead))]
+    media.ffmpeg(*(offset if lead > 0 else []), "-i", video, *(offset if lead < 0 else []), "-i", tone,
+                 "-map", "0:v", "-map", "1:a", "-c", "copy", clip)
+    assert abs(_tone_onset(clip) - 1.5) < 0.03  # the driver itself: the tone with frame 45
+    info = probe_video(clip)
+    with VideoWriter(tmp_path / "o.mp4", (480, 480), info.fps, audio_from=info) as w:
+        for frame in VideoReader(clip, info=info).timed():
+            w.write(frame.image, frame.time)
+        w.close(end=info.duration)
+    assert abs(_tone_onset(tmp_path / "o.mp4") - 1.5) < 0.03
+
+
 PATCHES = [(220, 170, 140), (200, 40, 40), (40, 160, 60), (50, 70, 200), (128, 128, 128), (240, 240, 240)]
 
 

@@ -66,6 +66,7 @@ class VideoInfo:
     audio_note: str | None = None  # why an audio track present is not carried, else None
     pixel_aspect: Fraction = Fraction(1)
     animation: bool = False  # an animated image (WebP, APNG), read by Pillow
+    video_offset: float = 0.0  # seconds from the file's start (its earliest stream) to the first frame
 
 
 class TimedFrame(NamedTuple):
@@ -142,6 +143,8 @@ def probe_video(path: str | Path, stream: bool = False) -> VideoInfo:
         rate = s.average_rate if duration else (s.guessed_rate or s.average_rate)
         w, h, index, nominal = s.codec_context.width, s.codec_context.height, s.index, float(rate or 25)
         pixel_aspect = _pixel_aspect(s.sample_aspect_ratio)
+        first = _seconds(s.start_time, s.time_base)
+        offset = max(0.0, first - c.start_time / 1e6) if first is not None and c.start_time is not None else 0.0
         audio_codec = audio.codec_context.codec.canonical_name if audio is not None else None
     if not w or not h:
         raise BadInputError(f"{path}: no decodable video stream")
@@ -150,7 +153,8 @@ def probe_video(path: str | Path, stream: bool = False) -> VideoInfo:
         w, h = h, w
     fps = n / duration if duration > 0 and n > 1 else nominal
     return VideoInfo(path, (w, h), fps, n, audio_codec, duration, rotation, a_dur,
-                     audio_index=audio_index, audio_note=audio_note, stream=index, pixel_aspect=pixel_aspect)
+                     audio_index=audio_index, audio_note=audio_note, stream=index, pixel_aspect=pixel_aspect,
+                     video_offset=offset)
 
 
 def _probe_image(path: Path) -> VideoInfo:

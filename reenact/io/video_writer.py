@@ -115,7 +115,7 @@ class VideoWriter:
             self._c.close()
             self._c = None
         if self._audio is not None and self.n_frames:
-            mux_audio(self.path, self._audio.path, self.duration, self._audio.audio_index)
+            mux_audio(self.path, self._audio.path, self.duration, self._audio.audio_index, self._audio.video_offset)
 
     def __enter__(self) -> "VideoWriter":
         return self
@@ -149,17 +149,21 @@ def even_frame(frame: np.ndarray) -> np.ndarray:
     return np.pad(frame, ((0, h % 2), (0, w % 2), (0, 0)), mode="edge") if h % 2 or w % 2 else frame
 
 
-def mux_audio(video: Path, audio_source: Path, duration: float, index: int = 0) -> None:
+def mux_audio(video: Path, audio_source: Path, duration: float, index: int = 0, offset: float = 0.0) -> None:
     """Replace ``video`` by itself plus audio track ``index`` of ``audio_source`` (AAC), cut to ``duration`` s.
 
-    The video stream is copied, so its per-frame timestamps (variable rate) are kept.
+    ``offset``: seconds from ``audio_source``'s start to its first video frame, which ``video`` starts
+    with: the audio before it is dropped, so sound and picture stay together (a driver whose audio
+    started 0.5 s before its picture gave an output whose sound was 0.5 s late). The video stream is
+    copied, so its per-frame timestamps (variable rate) are kept.
     """
     import subprocess
 
     import imageio_ffmpeg
 
     tmp = video.with_name(video.stem + ".mux" + video.suffix)
-    cmd = [imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-loglevel", "error", "-i", str(video), "-i", str(audio_source),
+    cmd = [imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-loglevel", "error", "-i", str(video),
+           *(["-ss", f"{offset:.6f}"] if offset > 0 else []), "-i", str(audio_source),
            "-map", "0:v:0", "-map", f"1:a:{index}", "-c:v", "copy", "-c:a", "aac", "-t", f"{duration:.6f}",
            "-movflags", "+faststart", str(tmp)]
     try:
