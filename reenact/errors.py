@@ -29,6 +29,10 @@ class OutputExistsError(ReenactError):
     """The output path exists and ``--force`` was not given."""
 
 
+class OutputError(ReenactError):
+    """An output cannot be written: its folder is read-only, or the disk is full."""
+
+
 class DeviceError(ReenactError):
     """The requested compute device is not available."""
 

@@ -211,3 +211,34 @@ def test_a_video_codec_ffmpeg_cannot_decode_is_named(testdata, tmp_path, out_dir
     driver = media.unknown_video(testdata / "videos", tmp_path / "d.mkv")
     res = run_cli("drive", testdata / "faces" / "lp_s6.jpg", driver, "-o", out_dir / "o.mp4")
     _assert_one_line_error(res, "d.mkv", ("its video codec cannot be decoded here",), out_dir)
+
+
+def test_an_output_folder_that_cannot_be_written_is_one_line_before_models_load(testdata, tmp_path):
+    """/proc cannot be written, by root either: `drive -o /proc/...` and `faces --annotate /proc/...`
+    stop at once with one line naming the output. Before, `drive` loaded its models and then named its
+    own temporary file ("/proc/.out.q0jq.partial.mp4: No such file or directory")."""
+    res = run_cli("drive", testdata / "faces" / "lp_s0.jpg", testdata / "videos" / "lp_d18.mp4", "-o", "/proc/out.mp4")
+    assert res.returncode == 1 and user_lines(res.stderr) == [
+        "error: /proc/out.mp4: cannot be written (No such file or directory)"], res.stderr
+    res = run_cli("faces", testdata / "faces" / "group_t1.jpg", "--annotate", "/proc/faces.png")
+    assert res.returncode == 1 and user_lines(res.stderr)[-1].startswith("error: /proc/faces.png: cannot be written")
+
+
+def test_a_full_disk_names_the_output_and_leaves_nothing(testdata, tmp_path, out_dir):
+    """The disk fills while the video is written (a 40 kB file size limit, RLIMIT_FSIZE: the output
+    needs about 90 kB). One line names the user's output, not reenact's temporary file, exit code 1,
+    and nothing is left in the folder."""
+    import resource
+    import subprocess
+    import sys
+
+    def limit():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (40_000, 40_000))
+
+    res = subprocess.run([sys.executable, "-m", "reenact", "drive", str(testdata / "faces" / "lp_s0.jpg"),
+                          str(testdata / "videos" / "lp_d18.mp4"), "-o", str(out_dir / "out.mp4")],
+                         capture_output=True, text=True, preexec_fn=limit, timeout=600)
+    errors = [ln for ln in user_lines(res.stderr) if ln.startswith("error:")]
+    assert res.returncode == 1 and errors == [
+        f"error: {out_dir / 'out.mp4'}: could not be written (File too large); nothing was left there"], res.stderr
+    assert list(out_dir.iterdir()) == []

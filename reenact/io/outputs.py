@@ -13,34 +13,55 @@ import tempfile
 from pathlib import Path
 from typing import Iterator
 
-from reenact.errors import BadInputError, OutputExistsError
+from reenact.errors import BadInputError, OutputError, OutputExistsError
 
 
 def check_output(path: str | Path, force: bool) -> Path:
-    """Refuse to overwrite an existing ``path`` unless ``force``; make sure its folder can be written."""
-    path = Path(path)
+    """Refuse to overwrite an existing ``path`` unless ``force``; make sure its folder can be written
+    (a file is made there and removed: a read-only folder or disk fails now, before models load)."""
+    path = _not_existing(Path(path), force)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".probe", dir=path.parent)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise OutputError(f"{path}: cannot be written ({exc.strerror or exc})") from None
+    return path
+
+
+def _not_existing(path: Path, force: bool) -> Path:
     if path.exists() and not force:
         raise OutputExistsError(f"{path}: already exists (use --force to overwrite)")
     if path.is_dir():
         raise BadInputError(f"{path}: is a directory")
-    path.parent.mkdir(parents=True, exist_ok=True)
     return path
 
 
 @contextlib.contextmanager
 def atomic_output(path: str | Path, force: bool = False) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; rename it onto ``path`` only if the block succeeds."""
+    """Yield a temporary path beside ``path``; rename it onto ``path`` only if the block succeeds.
+
+    A failure to write the temporary file (the disk full) is an :class:`OutputError` naming ``path``.
+    """
     path = check_output(path, force)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".partial{path.suffix}", dir=path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".partial{path.suffix}", dir=path.parent)
+    except OSError as exc:
+        raise OutputError(f"{path}: cannot be written ({exc.strerror or exc})") from None
     os.close(fd)
     tmp_path = Path(tmp)
     try:
         yield tmp_path
-        check_output(path, force)
+        _not_existing(path, force)
         umask = os.umask(0)
         os.umask(umask)
         os.chmod(tmp_path, 0o666 & ~umask)  # mkstemp makes 0600; a finished output gets the usual mode
         os.replace(tmp_path, path)
+    except OSError as exc:
+        if not str(exc.filename or "").startswith(str(tmp_path.with_suffix(""))):  # not ours (an input, say)
+            raise
+        raise OutputError(f"{path}: could not be written ({exc.strerror or exc}); nothing was left there") from None
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp_path.unlink()
