@@ -42,6 +42,24 @@ def prepare_sources(path: Path, image: np.ndarray, faces: FacePipeline, size: in
     return out
 
 
+SOFT_MAGNIFICATION = 2.0  # a source crop magnified more than this from the photo's pixels looks soft
+
+
+def magnification_note(path: Path, sources: list[Source], size: int) -> str | None:
+    """A note when the smallest source face is magnified more than :data:`SOFT_MAGNIFICATION` times to
+    fill the ``size``² crop (a distant face, a group photo, ``--size 512`` on a small portrait): a crop
+    output is then an enlargement of few pixels and looks soft. None otherwise. (A full-frame output
+    puts the face back at the photo's own scale, so it needs no note.)"""
+    sides = [size / float(np.sqrt(abs(np.linalg.det(s.affine[:2, :2])))) for s in sources]  # photo px per crop side
+    side = min(sides)
+    if size / side <= SOFT_MAGNIFICATION:
+        return None
+    which = "the face" if len(sources) == 1 else "its smallest face"
+    smaller = ", or --size 256" if size > 256 and 256 / side <= SOFT_MAGNIFICATION else ""
+    return (f"{path}: {which} is {side:.0f} px across in the photo; the {size}x{size} crop enlarges it "
+            f"{size / side:.1f}x and will look soft (a closer or larger photo suits better{smaller})")
+
+
 def fit_full_frame(path: Path, image: np.ndarray, max_side: int | None, why: str,
                    notify: Callable[[str], None]) -> np.ndarray:
     """The photo for a full-frame output (``--paste-back``, ``--face-index all``): scaled down to

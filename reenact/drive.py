@@ -29,6 +29,7 @@ from reenact.animator import (
     driver_frame,
     fit_full_frame,
     load_checkpoint,
+    magnification_note,
     make_engine,
     prepare_sources,
     resolve_size_and_face_model,
@@ -179,6 +180,8 @@ def drive(source: str | Path, driver: str | Path, output: str | Path, opts: Driv
     start = time.perf_counter()
     with FacePipeline(opts.weights_dir) as faces:
         sources = prepare_sources(source, image, faces, opts.size, opts.face_index, geometry)
+        if not full_frame and (note := magnification_note(source, sources, opts.size)) is not None:
+            notify(note)
         if len(sources) > 1 and not opts.paste_back:
             notify(f"--face-index all: animating {len(sources)} faces in the full image (as with --paste-back)")
             opts = dataclasses.replace(opts, paste_back=True)

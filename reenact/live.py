@@ -27,7 +27,7 @@ from typing import Callable
 import numpy as np
 
 from reenact.animator import (cpu_threads_beside_tracker, driver_frame, fit_full_frame, load_checkpoint, make_engine,
-                              prepare_sources, resolve_size_and_face_model, warm_up)
+                              magnification_note, prepare_sources, resolve_size_and_face_model, warm_up)
 from reenact.capture import CameraLost, Capture
 from reenact.devices import resolve_device
 from reenact.face.geometry import make_geometry
@@ -129,6 +129,8 @@ def live(source: str | Path, opts: LiveOptions | None = None, notify: Callable[[
     with FacePipeline(opts.weights_dir) as faces:
         sources = prepare_sources(source, image, faces, opts.size, opts.face_index, geometry)
         paste_back = opts.paste_back or len(sources) > 1
+        if not paste_back and (note := magnification_note(Path(source), sources, opts.size)) is not None:
+            notify(note)
         engine = make_engine(sources, device, paste_back, ckpt, opts.checkpoint, notify)
         warm_up(engine, sources)
         still = even_frame(sources[0].image if paste_back else sources[0].crop)

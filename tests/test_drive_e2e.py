@@ -159,3 +159,25 @@ def test_frames_without_a_face_hold_the_fit(testdata, tmp_path):
     moving = max(np.abs(video[i] - video[24]).mean() for i in range(30, 40))
     print(f"held frames differ by {held:.2f} / {before:.2f}, moving frames by up to {moving:.2f}")
     assert held < 1.0 and before < 1.0 and moving > 2 * held
+
+
+def test_a_small_source_face_in_a_crop_output_gets_a_note(testdata, tmp_path, pipeline):
+    """lp_s0's face is 129 photo pixels across: at --size 256 its crop enlarges it 2.0x (no note); at
+    512, 4.0x, and the drive says it will look soft, suggesting --size 256. group_t1's smallest face
+    (139 px) at 512 is named as its smallest. A full-frame output (--paste-back) puts the face back at
+    the photo's scale and gets no note."""
+    from reenact.animator import magnification_note, prepare_sources
+    from reenact.face.geometry import make_geometry
+
+    geo = make_geometry("mediapipe")
+    path = testdata / "faces" / "lp_s0.jpg"
+    assert magnification_note(path, prepare_sources(path, read_image(path), pipeline, 256, 0, geo), 256) is None
+    note = magnification_note(path, prepare_sources(path, read_image(path), pipeline, 512, 0, geo), 512)
+    assert note is not None and "129 px" in note and "4.0x" in note and "--size 256" in note
+    group = testdata / "faces" / "group_t1.jpg"
+    note = magnification_note(group, prepare_sources(group, read_image(group), pipeline, 512, "all", geo), 512)
+    assert note is not None and "smallest face is 139 px" in note
+    for extra, expected in (((), True), (("--paste-back",), False)):
+        res = run_cli("drive", path, testdata / "videos" / "lp_d18.mp4", "-o", tmp_path / f"o{len(extra)}.mp4",
+                      "--size", "512", "--max-frames", "1", *extra)
+        assert res.returncode == 0 and ("will look soft" in res.stderr) == expected, res.stderr
