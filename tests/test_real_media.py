@@ -73,6 +73,23 @@ def test_a_raw_h264_stream_without_timestamps_keeps_its_own_rate(testdata, tmp_p
     assert times[0] == 0 and np.allclose(np.diff(times), 1 / 30)
 
 
+@pytest.mark.parametrize("suffix", [".mkv", ".mp4"])
+def test_broken_timestamps_are_replaced_by_the_streams_own_rate(testdata, tmp_path, suffix):
+    """A file whose muxer wrote every timestamp as zero (made here with FFmpeg's setts filter; MP4's
+    muxer turns them into reordered ticks 65 µs apart). Its 90 frames were placed microseconds apart,
+    and a drive's output lasted a few milliseconds. They are now a frame period apart at the
+    stream's own rate (30 frames/s), and `probe_video` says 30 frames/s (MP4: 3.0 s)."""
+    broken = tmp_path / f"zero{suffix}"
+    ffmpeg("-i", testdata / "videos" / "lp_d18.mp4", "-frames:v", "90", "-an", "-c:v", "libx264", tmp_path / "v.mp4")
+    ffmpeg("-i", tmp_path / "v.mp4", "-bsf:v", "setts=ts=0", "-c", "copy", broken)
+    reader = VideoReader(broken)
+    times = [f.time for f in reader.timed()]
+    assert reader.info.fps == 30 and len(times) == 90
+    assert times[0] == 0 and np.allclose(np.diff(times), 1 / 30)
+    if suffix == ".mp4":
+        assert reader.info.duration == 3.0
+
+
 def test_a_folder_of_camcorder_and_old_phone_clips_is_searched_for_all_of_them(testdata, tmp_path):
     """`preprocess FOLDER` (and `score`) searched only .mp4/.mov/.mkv/.avi/.webm/.m4v: an AVCHD
     camcorder's .mts, an old phone's .3gp and a raw .h264 were passed over without a word."""

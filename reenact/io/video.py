@@ -8,7 +8,9 @@ phones use for portrait video. (imageio's ``pyav`` plugin wraps the same library
 timestamps we need, so we use PyAV directly.)
 
 **Time.** :meth:`VideoReader.timed` yields every stored frame once with its time in seconds from the
-stream's start. Frames are never duplicated or dropped to reach a nominal rate.
+stream's start. Frames are never duplicated or dropped to reach a nominal rate. Timestamps that do
+not advance by :data:`MIN_STEP` (a broken muxer's: all zero, or reordered garbage) are replaced: such
+a frame is shown one nominal frame period after the one before.
 
 **Geometry.** A display matrix (phones' portrait video) is applied on decode, as the ffmpeg CLI
 does (with its filters), non-square pixels are made square and interlaced frames deinterlaced:
@@ -83,6 +85,8 @@ def _av_reason(exc: Exception) -> str:
     return str(reason).strip().rstrip(".")[:120] or "unreadable"
 
 
+MAX_FPS = 1000.0  # no camera stores more frames a second (slow motion: 240): beyond, the timestamps are broken
+MIN_STEP = 1 / MAX_FPS  # seconds a frame's timestamp must advance by to be believed
 STREAM_TIMEOUT = 10.0  # seconds a network stream may take to open, and to deliver each packet
 
 
@@ -142,6 +146,7 @@ def probe_video(path: str | Path, stream: bool = False) -> VideoInfo:
         # the stream's own timing (an H.264 SPS), where the average is a default 25.
         rate = s.average_rate if duration else (s.guessed_rate or s.average_rate)
         w, h, index, nominal = s.codec_context.width, s.codec_context.height, s.index, float(rate or 25)
+        guess = float(s.guessed_rate or 25)
         pixel_aspect = _pixel_aspect(s.sample_aspect_ratio)
         first = _seconds(s.start_time, s.time_base)
         offset = max(0.0, first - c.start_time / 1e6) if first is not None and c.start_time is not None else 0.0
@@ -152,6 +157,9 @@ def probe_video(path: str | Path, stream: bool = False) -> VideoInfo:
     if rotation in (90, 270):
         w, h = h, w
     fps = n / duration if duration > 0 and n > 1 else nominal
+    if fps > MAX_FPS:  # the stored timestamps are broken: the codec's own rate, and the duration it gives
+        fps = guess if guess <= MAX_FPS else 25.0
+        duration = n / fps
     return VideoInfo(path, (w, h), fps, n, audio_codec, duration, rotation, a_dur,
                      audio_index=audio_index, audio_note=audio_note, stream=index, pixel_aspect=pixel_aspect,
                      video_offset=offset)
@@ -247,7 +255,7 @@ class VideoReader:
                         t = float((frame.pts - start) * s.time_base)
                     else:  # no timestamps (a raw .h264 stream): one frame period apart, from 0
                         t = last + 1 / self.info.fps if last >= 0 else 0.0
-                    last = max(t, last + 1e-6)  # decoders may repeat a timestamp; keep time increasing
+                    last = t if t >= last + MIN_STEP else last + 1 / self.info.fps  # see "Time" above
                     times.append(last)
                     for image in to_rgb.convert(frame):
                         yield times.popleft(), image
