@@ -310,3 +310,29 @@ def test_atomic_output_refuses_and_preserves_existing(tmp_path):
     with atomic_output(target, force=True) as tmp:
         tmp.write_bytes(b"new")
     assert target.read_bytes() == b"new"
+
+
+def test_a_folder_of_frames_is_read_in_frame_order_past_macos_files(testdata, tmp_path):
+    """Frames dumped by `ffmpeg -i clip.mp4 %d.png` (1.png ... 12.png) in a folder copied from a Mac
+    (.DS_Store, a "._3.png" beside a frame). Plain sorting read 1, 10, 11, 12, 2, ...; the "._" file
+    was read as a frame (and failed), and .DS_Store made the folder not a frame folder at all for
+    `preprocess`. Now `preprocess`, `score` and `evaluate` read the twelve frames in order."""
+    from reenact.data.preprocess import _frames
+    from reenact.data.sources import expand
+    from reenact.io.image import image_files
+    from reenact.metrics.inputs import discover
+
+    video = read_frames(testdata / "videos" / "lp_d18.mp4")[:12]
+    folder = tmp_path / "set" / "clip"
+    folder.mkdir(parents=True)
+    for k, frame in enumerate(video, start=1):
+        Image.fromarray(frame).save(folder / f"{k}.png")
+    (folder / "._3.png").write_bytes(b"\x00\x05\x16\x07AppleDouble")
+    (folder / ".DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1")
+    assert [p.name for p in image_files(folder)] == [f"{k}.png" for k in range(1, 13)]
+    assert list(expand([tmp_path / "set"])) == [folder]
+    fps, frames, _ = _frames(folder)
+    assert fps == 25
+    assert all(np.array_equal(f.image, v) for f, v in zip(frames, video))
+    (clip,) = discover(tmp_path / "set")
+    assert [p.name for p in clip.paths] == [f"{k}.png" for k in range(1, 13)]

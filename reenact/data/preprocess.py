@@ -28,8 +28,7 @@ from reenact.data.extract import ClipExtractor, release_models
 from reenact.data.sources import ClipJob, discover
 from reenact.errors import BadInputError, ReenactError
 from reenact.face.mesh import flip_map
-from reenact.io import VideoReader, read_image
-from reenact.io.image import IMAGE_SUFFIXES
+from reenact.io import VideoReader
 from reenact.io.video import TimedFrame
 
 
@@ -41,7 +40,6 @@ class PreprocessOptions:
     identity_from: str = "parent"  # parent | grandparent | none
     min_frames: int = 8  # clips with fewer face frames are skipped
     max_frames: int | None = None  # per clip, for quick runs
-    frame_fps: float = 25.0  # for folders of frames
     test_fraction: float = 0.1
     split_csv: str | None = None
     landmarks: str = "auto"  # auto | fan | mediapipe
@@ -223,19 +221,16 @@ def process_clip(job: ClipJob, root: Path, opts: PreprocessOptions) -> ClipResul
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _frames(source: Path, fps: float) -> tuple[float, Iterator[TimedFrame], tuple[int, int] | None]:
-    """(average fps, timed frames, (width, height) or None) of a video file, or of a folder of frames
-    shown at ``fps``."""
-    if source.is_dir():
-        files = sorted(p for p in source.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-        return fps, (TimedFrame(i, i / fps, read_image(p)) for i, p in enumerate(files)), None
+def _frames(source: Path) -> tuple[float, Iterator[TimedFrame], tuple[int, int] | None]:
+    """(average fps, timed frames, (width, height), None for a folder of frames) of a video file or a
+    folder of frames (:mod:`reenact.io.image_sequence`: 25 frames/s)."""
     reader = VideoReader(source)
-    return reader.info.fps, reader.timed(), tuple(reader.info.size)
+    return reader.info.fps, reader.timed(), tuple(reader.info.size) if reader.info.kind == "video" else None
 
 
 def _build_clip(job: ClipJob, tmp: Path, opts: PreprocessOptions) -> int:
     """Write the clip's files (:mod:`reenact.data.clips`) into ``tmp``; return the face-frame count."""
-    fps, frames, frame_size = _frames(job.source, opts.frame_fps)
+    fps, frames, frame_size = _frames(job.source)
     tmp.mkdir(parents=True)
     writer = clips.FrameWriter(tmp / clips.FRAMES)
     try:

@@ -28,7 +28,8 @@ class ClipJob:
 
 
 def _is_frame_folder(d: Path) -> bool:
-    files = [p for p in d.iterdir() if p.is_file()]
+    """Every file in ``d`` is an image (hidden ones aside: macOS's .DS_Store and "._" files)."""
+    files = [p for p in d.iterdir() if p.is_file() and not p.name.startswith(".")]
     return bool(files) and all(p.suffix.lower() in IMAGE_SUFFIXES for p in files)
 
 

@@ -51,6 +51,19 @@ def read_image(path: str | Path) -> np.ndarray:
     return np.ascontiguousarray(rgb)
 
 
+def image_files(folder: str | Path) -> list[Path]:
+    """The image files directly in ``folder`` in frame order: names compared with their numbers as
+    numbers ("2.png" before "10.png", as ``ffmpeg -i clip.mp4 %d.png`` numbers them; plain sorting put
+    10 to 19 between 1 and 2). Hidden files are skipped (macOS's "._0001.png" beside each frame)."""
+    return sorted((p for p in Path(folder).iterdir()
+                   if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")),
+                  key=_natural_key)
+
+
+def _natural_key(path: Path) -> list:
+    return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", path.name)]
+
+
 def write_image(path: str | Path, rgb: np.ndarray, force: bool = False) -> Path:
     """Write an (H, W, 3) uint8 RGB array atomically (PNG or JPEG by suffix); an existing file needs ``force``."""
     from PIL import Image

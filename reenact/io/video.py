@@ -20,8 +20,8 @@ does (with its filters), non-square pixels are made square and interlaced frames
 is read with BT.709's matrix, and HDR video (HLG, PQ) is tone-mapped. Both, and the geometry, are
 :mod:`reenact.io.video_frames`'s.
 
-Animated images (WebP, APNG) are read as videos by :mod:`reenact.io.animation`. Writing is
-:mod:`reenact.io.video_writer`'s.
+Animated images (WebP, APNG) and folders of frames are read as videos by
+:mod:`reenact.io.image_sequence`. Writing is :mod:`reenact.io.video_writer`'s.
 """
 
 from __future__ import annotations
@@ -35,7 +35,8 @@ from typing import Iterator, NamedTuple
 import numpy as np
 
 from reenact.errors import BadInputError, file_not_found, is_url
-from reenact.io.animation import ANIMATION_SUFFIXES, animation_frames, probe_animation
+from reenact.io.image_sequence import (ANIMATION_SUFFIXES, FOLDER_FPS, probe_animation, probe_folder,
+                                       sequence_frames)
 from reenact.io.image import IMAGE_SUFFIXES
 from reenact.io.video_frames import FrameConverter, square_width
 
@@ -67,7 +68,7 @@ class VideoInfo:
     stream: int = 0  # the video stream's index in the container (undecodable ones skipped)
     audio_note: str | None = None  # why an audio track present is not carried, else None
     pixel_aspect: Fraction = Fraction(1)
-    animation: bool = False  # an animated image (WebP, APNG), read by Pillow
+    kind: str = "video"  # "video" (FFmpeg), "animation" (an animated WebP or PNG) or "frames" (a folder)
     video_offset: float = 0.0  # seconds from the file's start (its earliest stream) to the first frame
 
 
@@ -128,8 +129,11 @@ def probe_video(path: str | Path, stream: bool = False) -> VideoInfo:
         path = str(path)
     else:
         path = Path(path)
+        if path.is_dir():  # a folder of frames
+            size, n = probe_folder(path)
+            return VideoInfo(path, size, FOLDER_FPS, n, None, n / FOLDER_FPS, kind="frames")
         if not path.is_file():
-            raise file_not_found(path) if not path.is_dir() else BadInputError(f"{path}: is a directory, not a video")
+            raise file_not_found(path)
         if path.stat().st_size == 0:
             raise BadInputError(f"{path}: file is empty")
         if path.suffix.lower() in IMAGE_SUFFIXES:
@@ -172,7 +176,7 @@ def _probe_image(path: Path) -> VideoInfo:
         raise BadInputError(f"{path}: is a still image; a driver must be a video or an animated image "
                             "(GIF, WebP, PNG)")
     size, n, duration = found
-    return VideoInfo(path, size, n / duration, n, None, duration, animation=True)
+    return VideoInfo(path, size, n / duration, n, None, duration, kind="animation")
 
 
 def _pixel_aspect(sar) -> Fraction:
@@ -233,7 +237,8 @@ class VideoReader:
         index = 0
         for loop in range(self.loops):
             offset = loop * self.info.duration
-            frames = animation_frames(self.info.path) if self.info.animation else self._decoded()
+            info = self.info
+            frames = self._decoded() if info.kind == "video" else sequence_frames(info.path, info.kind, info.size)
             for t, image in frames:
                 yield TimedFrame(index, offset + t, image)
                 index += 1

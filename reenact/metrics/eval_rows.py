@@ -24,7 +24,7 @@ from reenact.errors import BadInputError
 from reenact.face.crop import CropBox, warp_crop
 from reenact.face.mediapipe_backend import fit_from_vertices
 from reenact.face.motion import transfer
-from reenact.io.image import IMAGE_SUFFIXES
+from reenact.io.image import image_files
 from reenact.io.video import VIDEO_SUFFIXES
 from reenact.metrics.eval_data import Pair
 
@@ -158,10 +158,6 @@ class MethodRow:
         return out
 
 
-def _images(folder: Path) -> list[Path]:
-    return [p for p in sorted(folder.iterdir()) if p.suffix.lower() in IMAGE_SUFFIXES]
-
-
 def _probe(path: Path) -> tuple[int, tuple[int, int]]:
     """(frame count, (width, height)) of a video or a folder of images, from headers."""
     from PIL import Image
@@ -171,7 +167,7 @@ def _probe(path: Path) -> tuple[int, tuple[int, int]]:
     if path.is_file():
         info = probe_video(path)
         return info.n_frames, tuple(info.size)
-    files = _images(path)
+    files = image_files(path)
     if not files:
         raise BadInputError(f"{path}: no images")
     with Image.open(files[0]) as im:
@@ -183,7 +179,7 @@ def _read_at(path: Path, wanted: np.ndarray) -> list[np.ndarray]:
     from reenact.io import VideoReader, read_image
 
     if not path.is_file():
-        files = _images(path)
+        files = image_files(path)
         return [read_image(files[int(i)]) for i in wanted]
     keep, out, i = {int(i) for i in wanted}, {}, -1
     for i, frame in enumerate(VideoReader(path)):

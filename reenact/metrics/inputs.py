@@ -16,7 +16,7 @@ from typing import Iterator
 import numpy as np
 
 from reenact.errors import BadInputError
-from reenact.io.image import IMAGE_SUFFIXES
+from reenact.io.image import IMAGE_SUFFIXES, image_files
 from reenact.io.video import VIDEO_SUFFIXES
 
 
@@ -42,10 +42,6 @@ class Clip:
         return [read_image(p) for p in self.paths]
 
 
-def _images_in(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
-
-
 def discover(path: str | Path) -> list[Clip]:
     """The clips of a set, sorted by name; BadInputError if there are none or names collide."""
     path = Path(path)
@@ -57,7 +53,7 @@ def discover(path: str | Path) -> list[Clip]:
         return [Clip(path.stem, (path,))]
     clips = [Clip(p.stem, (p,)) for p in sorted(path.iterdir())
              if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES | IMAGE_SUFFIXES]
-    clips += [Clip(d.name, tuple(imgs)) for d in sorted(path.iterdir()) if d.is_dir() and (imgs := _images_in(d))]
+    clips += [Clip(d.name, tuple(imgs)) for d in sorted(path.iterdir()) if d.is_dir() and (imgs := image_files(d))]
     if not clips:
         raise BadInputError(f"{path}: no videos or images found")
     names = [c.name for c in clips]

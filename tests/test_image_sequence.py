@@ -1,7 +1,8 @@
-"""Animated images as drivers: animated WebP (stickers, what messengers serve) and animated PNG.
+"""Videos made of images, as drivers: animated WebP (stickers, what messengers serve), animated PNG,
+and folders of frames.
 
 PyAV 18's FFmpeg (Python 3.11) cannot decode animated WebP; before, such a driver was refused as
-"an image". Pillow reads them on every Python.
+"an image". Pillow reads them on every Python. A folder of frames was refused as "a directory".
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ def test_an_animated_webp_reads_as_its_video(testdata, tmp_path):
     info = probe_video(webp)
     timed = list(VideoReader(webp).timed())
     video = read_frames(src)[:24]
-    assert info.animation and info.size == (480, 480) and info.n_frames == len(timed) == 24
+    assert info.kind == "animation" and info.size == (480, 480) and info.n_frames == len(timed) == 24
     assert abs(info.duration - 0.8) < 0.002 and info.audio_codec is None
     assert np.allclose([f.time for f in timed], np.arange(24) / 30, atol=0.001)
     assert np.mean([media.mean_abs(f.image, v) for f, v in zip(timed, video)]) < 2
@@ -63,3 +64,30 @@ def test_drive_takes_an_animated_webp_and_refuses_a_still_image(testdata, tmp_pa
         res = run_cli("drive", testdata / "faces" / "lp_s0.jpg", tmp_path / still, "-o", tmp_path / "o.mp4")
         lines = user_lines(res.stderr)
         assert res.returncode == 1 and len(lines) == 1 and "is a still image" in lines[0], res.stderr
+
+
+def test_drive_takes_a_folder_of_frames_at_25_fps(testdata, tmp_path):
+    """lp_d18's first 12 frames as 1.png ... 12.png (``ffmpeg %d.png``): `reenact drive` writes 12
+    frames over 0.48 s, and they follow the frames in number order (the output's mouth opening
+    matches a drive from the video itself within 3 levels). A folder whose frames differ in size,
+    and one without images, are one line each."""
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    media.ffmpeg("-i", testdata / "videos" / "lp_d18.mp4", "-frames:v", "12", frames / "%d.png")
+    res = run_cli("drive", testdata / "faces" / "lp_s0.jpg", frames, "-o", tmp_path / "out.mp4")
+    assert res.returncode == 0, res.stderr
+    out = probe_video(tmp_path / "out.mp4")
+    assert out.n_frames == 12 and abs(out.duration - 0.48) < 0.01 and out.audio_codec is None
+    res = run_cli("drive", testdata / "faces" / "lp_s0.jpg", testdata / "videos" / "lp_d18.mp4", "-o",
+                  tmp_path / "video.mp4", "--max-frames", "12")
+    assert res.returncode == 0, res.stderr
+    ours, video = read_frames(tmp_path / "out.mp4"), read_frames(tmp_path / "video.mp4")
+    assert np.mean([media.mean_abs(a, b) for a, b in zip(ours, video)]) < 3
+    Image.open(frames / "5.png").resize((240, 240)).save(frames / "5.png")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    for driver, words in ((frames, "5.png: is 240x240, the folder's first frame 480x480"),
+                          (empty, "is a folder without images")):
+        res = run_cli("drive", testdata / "faces" / "lp_s0.jpg", driver, "-o", tmp_path / "o.mp4")
+        lines = user_lines(res.stderr)
+        assert res.returncode == 1 and words in lines[-1] and lines[-1].startswith("error:"), res.stderr
