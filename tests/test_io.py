@@ -336,3 +336,22 @@ def test_a_folder_of_frames_is_read_in_frame_order_past_macos_files(testdata, tm
     assert all(np.array_equal(f.image, v) for f, v in zip(frames, video))
     (clip,) = discover(tmp_path / "set")
     assert [p.name for p in clip.paths] == [f"{k}.png" for k in range(1, 13)]
+
+
+def test_macos_twins_and_hidden_folders_are_not_taken_for_clips(testdata, tmp_path):
+    """A dataset copied from a Mac to a USB drive: macOS writes "._clip.mp4" (AppleDouble metadata,
+    4 kB) beside every clip, and the drive has .Trashes and .Spotlight-V100 folders. `preprocess`'s
+    search found the twins as clips (each then failed to decode) and walked the hidden folders;
+    `score`'s and `evaluate`'s found "._clip" as a clip to pair. Only the real clip is found now."""
+    from reenact.data.sources import expand
+    from reenact.metrics.inputs import discover
+
+    root = tmp_path / "drive"
+    (root / "id1").mkdir(parents=True)
+    (root / ".Trashes" / "501").mkdir(parents=True)
+    clip = root / "id1" / "clip.mp4"
+    clip.write_bytes((testdata / "videos" / "lp_d18.mp4").read_bytes())
+    (root / "id1" / "._clip.mp4").write_bytes(b"\x00\x05\x16\x07" + bytes(4092))
+    (root / ".Trashes" / "501" / "old.mp4").write_bytes(clip.read_bytes())
+    assert list(expand([root])) == [clip]
+    assert [c.name for c in discover(root / "id1")] == ["clip"]

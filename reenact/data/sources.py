@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 from reenact.errors import BadInputError
-from reenact.io.image import IMAGE_SUFFIXES
+from reenact.io.image import IMAGE_SUFFIXES, is_hidden
 from reenact.io.video import VIDEO_SUFFIXES
 
 LIST_SUFFIXES = {".txt", ".lst"}
@@ -29,17 +29,22 @@ class ClipJob:
 
 def _is_frame_folder(d: Path) -> bool:
     """Every file in ``d`` is an image (hidden ones aside: macOS's .DS_Store and "._" files)."""
-    files = [p for p in d.iterdir() if p.is_file() and not p.name.startswith(".")]
+    files = [p for p in d.iterdir() if p.is_file() and not is_hidden(p)]
     return bool(files) and all(p.suffix.lower() in IMAGE_SUFFIXES for p in files)
 
 
 def _walk(folder: Path) -> list[Path]:
+    """Clips under ``folder``: frame folders and video files, hidden ones (and all inside hidden
+    folders: macOS's "._clip.mp4" twins, a drive's .Trashes) skipped."""
     found = []
-    for d in sorted([folder, *[p for p in folder.rglob("*") if p.is_dir()]]):
+    inside = (p for p in folder.rglob("*") if p.is_dir()
+              and not any(map(is_hidden, (rel := p.relative_to(folder), *rel.parents))))
+    for d in sorted([folder, *inside]):
         if _is_frame_folder(d):
             found.append(d)
         else:
-            found += sorted(p for p in d.iterdir() if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES)
+            found += sorted(p for p in d.iterdir() if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES
+                            and not is_hidden(p))
     return found
 
 

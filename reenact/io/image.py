@@ -56,8 +56,13 @@ def image_files(folder: str | Path) -> list[Path]:
     numbers ("2.png" before "10.png", as ``ffmpeg -i clip.mp4 %d.png`` numbers them; plain sorting put
     10 to 19 between 1 and 2). Hidden files are skipped (macOS's "._0001.png" beside each frame)."""
     return sorted((p for p in Path(folder).iterdir()
-                   if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")),
-                  key=_natural_key)
+                   if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not is_hidden(p)), key=_natural_key)
+
+
+def is_hidden(path: Path) -> bool:
+    """A file or folder no one means as input: a dotfile, such as the "._clip.mp4" macOS writes beside
+    every file it copies to a USB or network drive, .DS_Store, or a drive's .Trashes."""
+    return path.name.startswith(".")
 
 
 def _natural_key(path: Path) -> list:

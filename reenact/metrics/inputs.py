@@ -16,7 +16,7 @@ from typing import Iterator
 import numpy as np
 
 from reenact.errors import BadInputError
-from reenact.io.image import IMAGE_SUFFIXES, image_files
+from reenact.io.image import IMAGE_SUFFIXES, image_files, is_hidden
 from reenact.io.video import VIDEO_SUFFIXES
 
 
@@ -51,9 +51,9 @@ def discover(path: str | Path) -> list[Clip]:
         if path.suffix.lower() not in VIDEO_SUFFIXES | IMAGE_SUFFIXES:
             raise BadInputError(f"{path}: not a video or image file")
         return [Clip(path.stem, (path,))]
-    clips = [Clip(p.stem, (p,)) for p in sorted(path.iterdir())
-             if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES | IMAGE_SUFFIXES]
-    clips += [Clip(d.name, tuple(imgs)) for d in sorted(path.iterdir()) if d.is_dir() and (imgs := image_files(d))]
+    entries = [p for p in sorted(path.iterdir()) if not is_hidden(p)]  # macOS's "._a.mp4" beside a.mp4
+    clips = [Clip(p.stem, (p,)) for p in entries if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES | IMAGE_SUFFIXES]
+    clips += [Clip(d.name, tuple(imgs)) for d in entries if d.is_dir() and (imgs := image_files(d))]
     if not clips:
         raise BadInputError(f"{path}: no videos or images found")
     names = [c.name for c in clips]
