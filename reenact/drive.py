@@ -51,7 +51,7 @@ from reenact.face.pipeline import (
 )
 from reenact.io import VideoReader, VideoWriter, atomic_output
 from reenact.io.inputs import check_drive_inputs
-from reenact.io.video_writer import even_frame, largest_side_within_level
+from reenact.io.video_writer import ANIMATED_SUFFIXES, even_frame, largest_side_within_level
 from reenact.prefetch import prefetch
 
 
@@ -171,6 +171,8 @@ def drive(source: str | Path, driver: str | Path, output: str | Path, opts: Driv
     reader = VideoReader(driver, loops=opts.loops, info=info)
     if info.audio_note:
         notify(f"{driver}: {info.audio_note}")
+    elif info.audio_codec and output.suffix.lower() in ANIMATED_SUFFIXES:
+        notify(f"{output.suffix} outputs have no sound; the driver's audio is left out (write .mp4 to keep it)")
     ckpt = load_checkpoint(opts.checkpoint)
     opts = resolve_size_and_face_model(opts, ckpt, notify)
     device = resolve_device(opts.device)
@@ -198,7 +200,7 @@ def drive(source: str | Path, driver: str | Path, output: str | Path, opts: Driv
         notify(f"{output} is {writer.size[0]}x{writer.size[1]}, larger than H.264 level 5.2's frame (4096x2304): "
                f"players limited to 4K video may refuse it; --max-side {side} keeps it within")
     return DriveSummary(output, n, time.perf_counter() - start, stream.tracker.missing + stream.tracker.rejected,
-                        engine.name, bool(reader.info.audio_codec), writer.size,
+                        engine.name, writer.has_audio, writer.size,
                         rejected=stream.tracker.rejected, duration=writer.duration)
 
 

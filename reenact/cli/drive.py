@@ -25,7 +25,7 @@ class FaceModel(str, Enum):
 def drive_command(
     source: Path = typer.Argument(..., help="Source portrait (jpg/png/...): the face to animate."),
     driver: Path = typer.Argument(..., help="Driving video (or an animated GIF, WebP or PNG, or a folder of frames at 25 frames/s): head pose and expression come from it."),
-    output: Path = typer.Option(..., "-o", "--output", help="Output video: .mp4, .mov or .mkv (written atomically). The face crop, or the full frame with --paste-back."),
+    output: Path = typer.Option(..., "-o", "--output", help="Output video: .mp4, .mov or .mkv, or an animated .gif or .webp (no sound); written atomically. The face crop, or the full frame with --paste-back."),
     checkpoint: Path = typer.Option(None, "--checkpoint", help="A reenact checkpoint (e.g. from `reenact weights import-official`). Without one: the geometric warp."),
     size: int = typer.Option(None, "--size", help="Face crop resolution: 256 (default) or 512; with --checkpoint, the checkpoint's."),
     relative: bool = typer.Option(True, "--relative/--absolute",

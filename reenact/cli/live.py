@@ -17,7 +17,7 @@ def live_command(
     mirror: bool = typer.Option(None, "--mirror/--no-mirror", help="Flip the camera left to right, so the portrait moves as your reflection does (default: on for a camera index, off for a file or stream)."),
     window: bool = typer.Option(None, "--window/--no-window", help="Show a window (default: when a display exists). Keys: r new reference, q quit."),
     virtual_cam: bool = typer.Option(False, "--virtual-cam", help="Also send the output to a virtual camera (pyvirtualcam; v4l2loopback on Linux, OBS elsewhere)."),
-    record: Path = typer.Option(None, "--record", help="Also record the output to this .mp4/.mov/.mkv (written atomically, at the real frame times)."),
+    record: Path = typer.Option(None, "--record", help="Also record the output to this .mp4/.mov/.mkv, or an animated .gif/.webp (written atomically, at the real frame times)."),
     stats: Path = typer.Option(None, "--stats", help="Write fps, frames shown and dropped, and latency p50/p95/max to this JSON file."),
     size: int = typer.Option(None, "--size", help="Face crop resolution: 256 (default) or 512; with --checkpoint, the checkpoint's."),
     paste_back: bool = typer.Option(False, "--paste-back", help="Show the source's full frame with the face animated in place."),

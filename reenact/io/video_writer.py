@@ -7,6 +7,11 @@ and its audio (muxed from the driver, cut to that duration) stays in sync. The s
 is the driver's average rate (frames / duration). Writers given no times (a constant-rate source)
 place frame *i* at *i / fps*.
 
+**Animated images.** A ``.gif`` or ``.webp`` output (to share, or as a messenger sticker) is
+encoded losslessly first (FFV1, RGB), then converted by the ffmpeg CLI at its end: a GIF with one
+palette made for the whole clip (``palettegen``, ``paletteuse`` with error diffusion), an animated
+WebP at quality 85. Neither carries sound. Frame times are kept (GIF's in hundredths of a second).
+
 Outputs go through :func:`reenact.io.outputs.atomic_output`: a failed or interrupted run never
 leaves a half-written file and never destroys an existing one.
 """
@@ -23,7 +28,8 @@ import numpy as np
 from reenact.errors import BadInputError
 from reenact.io.video import VideoInfo
 
-OUTPUT_SUFFIXES = (".mp4", ".mov", ".mkv")  # containers the writer produces (H.264 video, AAC audio)
+OUTPUT_SUFFIXES = (".mp4", ".mov", ".mkv", ".gif", ".webp")  # what the writer produces (see the module)
+ANIMATED_SUFFIXES = (".gif", ".webp")  # animated images: no sound
 _TIME_BASE = Fraction(1, 90000)  # output timestamps: the MPEG clock, exact for 24/25/30/50/60 and NTSC rates
 BT709 = 1  # ITU-R BT.709: its code in H.264's colour tags (matrix, primaries, transfer)
 
@@ -45,21 +51,29 @@ class VideoWriter:
         if w % 2 or h % 2:
             raise ValueError(f"frame size must be even, got {w}x{h}")
         self.path, self.size, self.fps, self.n_frames = Path(path), (w, h), fps, 0
-        self._audio = audio_from if audio_from is not None and audio_from.audio_codec else None
+        self.animated = self.path.suffix.lower() in ANIMATED_SUFFIXES
+        self._audio = audio_from if audio_from is not None and audio_from.audio_codec and not self.animated else None
+        self._lossless = self.path.with_name(self.path.name + ".ffv1.mkv") if self.animated else None
         fmt = {".mov": "mov", ".mkv": "matroska"}.get(self.path.suffix.lower(), "mp4")
-        self._c = av.open(str(self.path), "w", format=fmt,
+        self._c = av.open(str(self._lossless or self.path), "w", format="matroska" if self.animated else fmt,
                           container_options={"movflags": "+faststart"} if fmt == "mp4" else None)
-        self._s = self._c.add_stream("libx264", rate=Fraction(fps).limit_denominator(90000))
-        self._s.width, self._s.height, self._s.pix_fmt = w, h, "yuv420p"
+        self._s = self._c.add_stream("ffv1" if self.animated else "libx264", rate=Fraction(fps).limit_denominator(90000))
+        self._s.width, self._s.height, self._s.pix_fmt = w, h, "bgr0" if self.animated else "yuv420p"
         self._s.codec_context.time_base = _TIME_BASE
-        cc = self._s.codec_context  # BT.709, limited range, as _encode converts: players read the tags
-        cc.colorspace = cc.color_primaries = cc.color_trc = BT709
-        cc.color_range = 1  # MPEG (limited)
-        self._s.options = {"crf": str(crf), "preset": "veryfast"}
+        if not self.animated:
+            cc = self._s.codec_context  # BT.709, limited range, as _encode converts: players read the tags
+            cc.colorspace = cc.color_primaries = cc.color_trc = BT709
+            cc.color_range = 1  # MPEG (limited)
+            self._s.options = {"crf": str(crf), "preset": "veryfast"}
         self._pending: tuple[np.ndarray, int] | None = None
         self._durations: dict[int, int] = {}
         self._end: int | None = None  # pts where the last frame ends, once closed
         self._last_pts = -1
+
+    @property
+    def has_audio(self) -> bool:
+        """Whether the output carries the source's sound (not for GIF or WebP, nor without one)."""
+        return self._audio is not None
 
     def write(self, frame: np.ndarray, t: float | None = None) -> None:
         """Append one (H, W, 3) uint8 frame, shown from ``t`` seconds (default: n / fps)."""
@@ -82,7 +96,8 @@ class VideoWriter:
             # Converted with BT.709's matrix and tagged so. Untagged, the frames were converted with
             # BT.601's, and players take untagged HD video as BT.709: Chromium showed a --paste-back
             # output's green (40, 160, 60) as (30, 143, 61) and its red (200, 40, 40) as (213, 55, 39).
-            vf = av.VideoFrame.from_ndarray(image, format="rgb24").reformat(
+            vf = av.VideoFrame.from_ndarray(image, format="rgb24")
+            vf = vf.reformat(format="bgr0") if self.animated else vf.reformat(
                 format="yuv420p", dst_colorspace=av.video.reformatter.Colorspace.ITU709)
             vf.pts, vf.time_base, vf.duration = pts, _TIME_BASE, max(duration, 1)
             self._durations[pts] = max(duration, 1)
@@ -114,6 +129,11 @@ class VideoWriter:
         finally:
             self._c.close()
             self._c = None
+        if self._lossless is not None:
+            try:
+                to_animated_image(self._lossless, self.path)
+            finally:
+                self._lossless.unlink(missing_ok=True)
         if self._audio is not None and self.n_frames:
             mux_audio(self.path, self._audio.path, self.duration, self._audio.audio_index, self._audio.video_offset)
 
@@ -149,6 +169,28 @@ def even_frame(frame: np.ndarray) -> np.ndarray:
     return np.pad(frame, ((0, h % 2), (0, w % 2), (0, 0)), mode="edge") if h % 2 or w % 2 else frame
 
 
+def to_animated_image(video: Path, out: Path) -> None:
+    """Convert ``video`` into the animated GIF or WebP ``out`` (by its suffix; see the module)."""
+    if out.suffix.lower() == ".gif":
+        codec = ["-filter_complex", "split[a][b];[a]palettegen=stats_mode=full[p];[b][p]paletteuse=dither=sierra2_4a",
+                 "-f", "gif"]
+    else:
+        codec = ["-c:v", "libwebp_anim", "-quality", "85", "-f", "webp"]
+    _ffmpeg(["-i", str(video), *codec, "-loop", "0", str(out)], f"{out}: could not be written")
+
+
+def _ffmpeg(args: list[str], failure: str) -> None:
+    """Run the bundled ffmpeg CLI; raise BadInputError(``failure (its last line)``) if it fails."""
+    import subprocess
+
+    import imageio_ffmpeg
+
+    res = subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-loglevel", "error", *args], capture_output=True, text=True)
+    if res.returncode != 0:
+        last = (res.stderr.strip().splitlines() or ["ffmpeg failed"])[-1]
+        raise BadInputError(f"{failure} ({last.split('] ')[-1][:120]})")
+
+
 def mux_audio(video: Path, audio_source: Path, duration: float, index: int = 0, offset: float = 0.0) -> None:
     """Replace ``video`` by itself plus audio track ``index`` of ``audio_source`` (AAC), cut to ``duration`` s.
 
@@ -157,20 +199,11 @@ def mux_audio(video: Path, audio_source: Path, duration: float, index: int = 0, 
     started 0.5 s before its picture gave an output whose sound was 0.5 s late). The video stream is
     copied, so its per-frame timestamps (variable rate) are kept.
     """
-    import subprocess
-
-    import imageio_ffmpeg
-
     tmp = video.with_name(video.stem + ".mux" + video.suffix)
-    cmd = [imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-loglevel", "error", "-i", str(video),
-           *(["-ss", f"{offset:.6f}"] if offset > 0 else []), "-i", str(audio_source),
-           "-map", "0:v:0", "-map", f"1:a:{index}", "-c:v", "copy", "-c:a", "aac", "-t", f"{duration:.6f}",
-           "-movflags", "+faststart", str(tmp)]
     try:
-        res = subprocess.run(cmd, capture_output=True, text=True)
-        if res.returncode != 0:
-            last = (res.stderr.strip().splitlines() or ["ffmpeg failed"])[-1]
-            raise BadInputError(f"{audio_source}: could not mux its audio ({last.split('] ')[-1][:120]})")
+        _ffmpeg(["-i", str(video), *(["-ss", f"{offset:.6f}"] if offset > 0 else []), "-i", str(audio_source),
+                 "-map", "0:v:0", "-map", f"1:a:{index}", "-c:v", "copy", "-c:a", "aac", "-t", f"{duration:.6f}",
+                 "-movflags", "+faststart", str(tmp)], f"{audio_source}: could not mux its audio")
         os.replace(tmp, video)
     finally:
         with contextlib.suppress(FileNotFoundError):
