@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -219,6 +220,19 @@ def test_list_files_and_identity_rules(tmp_path):
     assert [j.clip_id for j in discover([tmp_path / "vox"], "parent")] == ["vidA/00001", "vidA/00002"]
     halves = [[j.clip_id for j in discover([tmp_path / "vox"], "none", shard=(i, 2))] for i in (0, 1)]
     assert sorted(halves[0] + halves[1]) == ["00001", "00002"], "shards are disjoint and cover the set"
+
+
+def test_a_list_file_saved_by_windows_notepad_is_read(tmp_path):
+    """A UTF-8 list with a byte-order mark and CRLF line ends, naming a clip with an accented name:
+    the BOM was read as part of the first path ("\ufeffvox/..."), which then did not exist."""
+    from reenact.data.sources import expand
+
+    clip = tmp_path / "vox" / "Zoë" / "00001.mp4"
+    clip.parent.mkdir(parents=True)
+    clip.write_bytes(b"x")
+    listing = tmp_path / "list.txt"
+    listing.write_bytes("\ufeffvox/Zoë/00001.mp4\r\n".encode("utf-8"))
+    assert [Path(p) for p in expand([listing])] == [clip]
 
 
 def test_flame_geometry_is_stored_with_face_model_flame(testdata, tmp_path):

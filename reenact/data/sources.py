@@ -55,7 +55,7 @@ def _listed(path: Path) -> Iterator[str]:
     read of the file. An entry with a video suffix is a video; any other entry is a folder of frames.
     """
     base = str(path.parent)
-    with open(path) as f:
+    with open(path, encoding="utf-8-sig") as f:  # a BOM (Windows Notepad) is not part of the first path
         for line in f:
             line = line.strip()
             if line and not line.startswith("#"):
