@@ -92,16 +92,18 @@ def test_broken_timestamps_are_replaced_by_the_streams_own_rate(testdata, tmp_pa
 
 def test_a_folder_of_camcorder_and_old_phone_clips_is_searched_for_all_of_them(testdata, tmp_path):
     """`preprocess FOLDER` (and `score`) searched only .mp4/.mov/.mkv/.avi/.webm/.m4v: an AVCHD
-    camcorder's .mts, an old phone's .3gp and a raw .h264 were passed over without a word."""
+    camcorder's .mts, an old phone's .3gp, a raw .h264 and an animated GIF (what `drive` takes, and
+    what other tools' outputs may be for `score --method`) were passed over without a word."""
     from reenact.data.sources import expand
 
     lp = testdata / "videos" / "lp_d18.mp4"
     ffmpeg("-i", lp, "-t", "1", "-c", "copy", "-f", "mpegts", tmp_path / "00001.MTS")
     ffmpeg("-i", lp, "-t", "1", "-c:v", "libx264", "-c:a", "aac", "-ac", "1", "-ar", "8000", tmp_path / "call.3gp")
     ffmpeg("-i", lp, "-t", "1", "-an", "-c:v", "copy", "-bsf:v", "h264_mp4toannexb", tmp_path / "pi.h264")
+    ffmpeg("-i", lp, "-frames:v", "8", "-vf", "scale=120:-1", tmp_path / "reaction.gif")
     (tmp_path / "notes.txt").write_text("not a clip")
     found = sorted(p.name for p in expand([tmp_path]))
-    assert found == ["00001.MTS", "call.3gp", "pi.h264"], found
+    assert found == ["00001.MTS", "call.3gp", "pi.h264", "reaction.gif"], found
     assert all(probe_video(tmp_path / name).n_frames or name.endswith(".h264") for name in found)
 
 

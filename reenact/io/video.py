@@ -43,7 +43,8 @@ from reenact.io.video_frames import FrameConverter, square_width
 VIDEO_SUFFIXES = frozenset({  # inputs read as videos (what a folder given to preprocess or score is searched for)
     ".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v",
     ".mts", ".m2ts", ".ts", ".3gp", ".3g2", ".mpg", ".mpeg", ".wmv", ".flv", ".ogv",  # camcorders, old phones
-    ".h264", ".264", ".h265", ".hevc"})  # raw streams: Raspberry Pi cameras, dashcams
+    ".h264", ".264", ".h265", ".hevc",  # raw streams: Raspberry Pi cameras, dashcams
+    ".gif"})  # animated GIFs (FFmpeg reads them; animated WebP and PNG are image_sequence's)
 
 
 @dataclass(frozen=True)
