@@ -35,9 +35,9 @@ from typing import Iterator, NamedTuple
 import numpy as np
 
 from reenact.errors import BadInputError, file_not_found, is_url
+from reenact.io.image import IMAGE_SUFFIXES
 from reenact.io.image_sequence import (ANIMATION_SUFFIXES, FOLDER_FPS, probe_animation, probe_folder,
                                        sequence_frames)
-from reenact.io.image import IMAGE_SUFFIXES
 from reenact.io.video_frames import FrameConverter, square_width
 
 VIDEO_SUFFIXES = frozenset({  # inputs read as videos (what a folder given to preprocess or score is searched for)
