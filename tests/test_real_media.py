@@ -127,6 +127,25 @@ def test_drive_keeps_a_variable_rate_drivers_duration_frames_and_audio(testdata,
     assert "processing speed" in res.stderr and "101 frames" in res.stderr and "7.20 s" in res.stderr
 
 
+def test_a_song_with_cover_art_is_named_as_sound_and_a_video_with_a_cover_reads_its_video(testdata, tmp_path):
+    """A music file's cover picture is a one-frame "video" stream to FFmpeg: `drive photo.jpg song.mp3`
+    (someone hoping to animate a face from sound) wrote a 0.04 s video from the cover. It is now one
+    line saying the file has only sound and a cover. An MP4 given its cover first still reads its real
+    video, all 216 frames (as before: a guard for the cover rule)."""
+    lp, cover = testdata / "videos" / "lp_d18.mp4", testdata / "faces" / "lp_s6.jpg"
+    ffmpeg("-i", lp, "-i", cover, "-map", "0:a", "-map", "1:v", "-c:a", "libmp3lame", "-c:v", "mjpeg",
+           "-disposition:v", "attached_pic", "-id3v2_version", "3", tmp_path / "song.mp3")
+    ffmpeg("-i", lp, "-vn", "-c:a", "aac", tmp_path / "voice.m4a")
+    for song, what in (("song.mp3", "only sound and a cover picture"), ("voice.m4a", "only sound;")):
+        res = run_cli("drive", testdata / "faces" / "lp_s0.jpg", tmp_path / song, "-o", tmp_path / "o.mp4")
+        lines = [ln for ln in res.stderr.splitlines() if ln.startswith("error:")]
+        assert res.returncode == 1 and len(lines) == 1 and what in lines[0], res.stderr
+    ffmpeg("-i", cover, "-i", lp, "-map", "0:v", "-map", "1", "-c", "copy", "-c:v:0", "mjpeg",
+           "-disposition:v:0", "attached_pic", tmp_path / "cover_first.mp4")
+    info = probe_video(tmp_path / "cover_first.mp4")
+    assert info.size == (480, 480) and sum(1 for _ in VideoReader(tmp_path / "cover_first.mp4")) == 216
+
+
 def test_an_audio_track_ffmpeg_cannot_decode_is_named_and_left_out(testdata, tmp_path):
     """A driver whose only audio track has a codec FFmpeg does not know was a traceback
     ("'NoneType' object has no attribute 'codec'"). Now the drive goes on without sound, saying why."""

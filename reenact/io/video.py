@@ -140,7 +140,7 @@ def probe_video(path: str | Path, stream: bool = False) -> VideoInfo:
         if path.suffix.lower() in IMAGE_SUFFIXES:
             return _probe_image(path)
     with _open(path) as c:
-        s = _main_video(c.streams.video, path)
+        s = _main_video(c, path)
         duration = _seconds(s.duration, s.time_base) or (c.duration / 1e6 if c.duration else 0.0)
         n = s.frames or int(round(duration * float(s.average_rate or s.guessed_rate or 25)))
         audio, audio_index, audio_note = _decodable_audio(c.streams.audio)
@@ -195,10 +195,19 @@ def _codec_tag(stream) -> str:
     return f" ({tag})" if tag and tag.isprintable() else ""
 
 
-def _main_video(streams, path: Path):
+ATTACHED_PIC = 0x400  # AV_DISPOSITION_ATTACHED_PIC: a "video" stream that is a still cover picture
+
+
+def _main_video(container, path: Path):
     """The video stream to read: the first that FFmpeg can decode (a codec it does not know has no
-    ``codec_context``). Cover art needs no rule: MP4 and MKV demux it after the real video."""
+    ``codec_context``) and that is not a cover picture. A music file (MP3, M4A) has only a cover: it is
+    named as sound, not read as a one-frame video (it was, and a drive from a song wrote 0.04 s)."""
+    streams = [s for s in container.streams.video if not int(s.disposition or 0) & ATTACHED_PIC]
     if not streams:
+        cover = " and a cover picture" if container.streams.video else ""
+        if container.streams.audio:
+            raise BadInputError(f"{path}: has no video, only sound{cover}; a driver must be a video of a face "
+                                "(reenact does not animate from sound)")
         raise BadInputError(f"{path}: no video stream")
     for stream in streams:
         if stream.codec_context is not None:
