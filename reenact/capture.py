@@ -12,6 +12,7 @@ Each frame carries the wall-clock time it was captured (``perf_counter``), for l
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from pathlib import Path
@@ -41,8 +42,9 @@ class Capture:
         self._error: str | None = None
         self._stop = threading.Event()
         self._times: dict[int, float] = {}
-        if camera.isdigit():
-            self._device = _open_device(int(camera))
+        index = device_index(camera)
+        if index is not None:
+            self._device = _open_device(index, camera)
             self.fps = float(self._device.get(5) or 30.0) or 30.0  # cv2.CAP_PROP_FPS
             self._reader = None
         else:
@@ -143,11 +145,18 @@ class Capture:
             index += 1
 
 
-def _open_device(index: int):
+def device_index(camera: str) -> int | None:
+    """The OpenCV index of a camera device: "0", or Linux's "/dev/video0" (which FFmpeg, reading it as
+    a file, could not open: "Invalid data"); None for a file or stream."""
+    match = re.fullmatch(r"(?:/dev/video)?(\d+)", camera)
+    return int(match.group(1)) if match else None
+
+
+def _open_device(index: int, camera: str):
     import cv2
 
     cap = cv2.VideoCapture(index)
     if not cap.isOpened():
         cap.release()
-        raise BadInputError(f"--camera {index}: no camera with this index, or it cannot be opened")
+        raise BadInputError(f"--camera {camera}: no camera with this index, or it cannot be opened")
     return cap

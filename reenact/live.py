@@ -28,7 +28,7 @@ import numpy as np
 
 from reenact.animator import (cpu_threads_beside_tracker, driver_frame, fit_full_frame, load_checkpoint, make_engine,
                               magnification_note, prepare_sources, resolve_size_and_face_model, warm_up)
-from reenact.capture import CameraLost, Capture
+from reenact.capture import CameraLost, Capture, device_index
 from reenact.devices import resolve_device
 from reenact.face.geometry import make_geometry
 from reenact.face.pipeline import CropPolicy, FacePipeline, FitPolicy, Tracked, face_box
@@ -120,7 +120,7 @@ def live(source: str | Path, opts: LiveOptions | None = None, notify: Callable[[
                                notify)
     if window:
         open_window(fit_within(image, 512))  # before the camera: PyAV must not load before the window opens
-    mirror = opts.camera.isdigit() if opts.mirror is None else opts.mirror
+    mirror = device_index(opts.camera) is not None if opts.mirror is None else opts.mirror
     capture = Capture(opts.camera, mirror)  # a missing or unopenable camera fails here, before the models load
     ckpt = load_checkpoint(opts.checkpoint)
     opts = resolve_size_and_face_model(opts, ckpt, notify)

@@ -117,10 +117,17 @@ def test_sigint_stops_with_exit_0_and_a_playable_recording(testdata, tmp_path):
 
 
 def test_no_camera_is_one_line_and_exit_1(tmp_path):
-    for camera in ("7", str(tmp_path / "missing.mp4")):
+    """A camera index or Linux device path with no camera, and a missing file, are one line each. The
+    device path is a camera for OpenCV, as its index is: FFmpeg read "/dev/video0" as a file and
+    could not open it. (No camera device exists on this machine: the present-device case is not run.)"""
+    from reenact.capture import device_index
+
+    assert [device_index(c) for c in ("0", "/dev/video2", "clip.mp4", "rtsp://cam/1")] == [0, 2, None, None]
+    for camera, words in (("7", "no camera with this index"), ("/dev/video7", "no camera with this index"),
+                          (str(tmp_path / "missing.mp4"), "no such camera file")):
         res = run_cli("live", SOURCE, "--camera", camera, "--no-window")
         lines = [ln for ln in res.stderr.splitlines() if ln.strip()]
-        assert res.returncode == 1 and len(lines) == 1 and lines[0].startswith("error: --camera"), res.stderr
+        assert res.returncode == 1 and len(lines) == 1 and lines[0].startswith(f"error: --camera {camera}: {words}"), res.stderr
 
 
 def test_a_phone_streaming_mjpeg_over_http_is_a_camera(testdata, tmp_path):

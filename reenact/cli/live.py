@@ -13,8 +13,8 @@ from reenact.cli.drive import Device, FaceModel, parse_face_index
 def live_command(
     source: Path = typer.Argument(..., help="Source portrait (jpg/png/...): the face to animate."),
     camera: str = typer.Option("0", "--camera", metavar="INDEX|PATH|URL",
-                               help="A camera index (0 = the first); a video file (paced at its own frame rate; the run ends at its end); or a stream URL (rtsp://..., a phone camera app's http://...)."),
-    mirror: bool = typer.Option(None, "--mirror/--no-mirror", help="Flip the camera left to right, so the portrait moves as your reflection does (default: on for a camera index, off for a file or stream)."),
+                               help="A camera index (0 = the first) or device (/dev/video0); a video file (paced at its own frame rate; the run ends at its end); or a stream URL (rtsp://..., a phone camera app's http://...)."),
+    mirror: bool = typer.Option(None, "--mirror/--no-mirror", help="Flip the camera left to right, so the portrait moves as your reflection does (default: on for a camera index or device, off for a file or stream)."),
     window: bool = typer.Option(None, "--window/--no-window", help="Show a window (default: when a display exists). Keys: r new reference, q quit."),
     virtual_cam: bool = typer.Option(False, "--virtual-cam", help="Also send the output to a virtual camera (pyvirtualcam; v4l2loopback on Linux, OBS elsewhere)."),
     record: Path = typer.Option(None, "--record", help="Also record the output to this .mp4/.mov/.mkv, or an animated .gif/.webp (written atomically, at the real frame times)."),
