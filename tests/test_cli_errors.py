@@ -224,10 +224,12 @@ def test_an_output_folder_that_cannot_be_written_is_one_line_before_models_load(
     assert res.returncode == 1 and user_lines(res.stderr)[-1].startswith("error: /proc/faces.png: cannot be written")
 
 
-def test_a_full_disk_names_the_output_and_leaves_nothing(testdata, tmp_path, out_dir):
+@pytest.mark.parametrize("name", ["out.mp4", "out.gif"])
+def test_a_full_disk_names_the_output_and_leaves_nothing(testdata, tmp_path, out_dir, name):
     """The disk fills while the video is written (a 40 kB file size limit, RLIMIT_FSIZE: the output
-    needs about 90 kB). One line names the user's output, not reenact's temporary file, exit code 1,
-    and nothing is left in the folder."""
+    needs about 90 kB; a GIF's lossless first pass more). One line names the user's output, not
+    reenact's temporary files, exit code 1, and nothing is left in the folder (the GIF's first pass
+    was left there when it failed)."""
     import resource
     import subprocess
     import sys
@@ -236,9 +238,9 @@ def test_a_full_disk_names_the_output_and_leaves_nothing(testdata, tmp_path, out
         resource.setrlimit(resource.RLIMIT_FSIZE, (40_000, 40_000))
 
     res = subprocess.run([sys.executable, "-m", "reenact", "drive", str(testdata / "faces" / "lp_s0.jpg"),
-                          str(testdata / "videos" / "lp_d18.mp4"), "-o", str(out_dir / "out.mp4")],
+                          str(testdata / "videos" / "lp_d18.mp4"), "-o", str(out_dir / name)],
                          capture_output=True, text=True, preexec_fn=limit, timeout=600)
     errors = [ln for ln in user_lines(res.stderr) if ln.startswith("error:")]
     assert res.returncode == 1 and errors == [
-        f"error: {out_dir / 'out.mp4'}: could not be written (File too large); nothing was left there"], res.stderr
+        f"error: {out_dir / name}: could not be written (File too large); nothing was left there"], res.stderr
     assert list(out_dir.iterdir()) == []

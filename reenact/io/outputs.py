@@ -8,6 +8,7 @@ existing one. Videos, images, reports, features and checkpoints are all written 
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 import tempfile
 from pathlib import Path
@@ -43,6 +44,8 @@ def atomic_output(path: str | Path, force: bool = False) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it onto ``path`` only if the block succeeds.
 
     A failure to write the temporary file (the disk full) is an :class:`OutputError` naming ``path``.
+    Files a writer made beside it, named after it (a GIF's lossless first pass, audio muxing's copy),
+    are removed with it.
     """
     path = check_output(path, force)
     try:
@@ -63,5 +66,6 @@ def atomic_output(path: str | Path, force: bool = False) -> Iterator[Path]:
             raise
         raise OutputError(f"{path}: could not be written ({exc.strerror or exc}); nothing was left there") from None
     finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp_path.unlink()
+        for left in path.parent.glob(glob.escape(tmp_path.stem) + "*"):  # it, and what writers made beside it
+            with contextlib.suppress(FileNotFoundError):
+                left.unlink()

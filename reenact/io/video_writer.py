@@ -36,6 +36,7 @@ BT709 = 1  # ITU-R BT.709: its code in H.264's colour tags (matrix, primaries, t
 
 class VideoWriter:
     """Encode RGB frames to H.264 (yuv420p) at their own times; mux the audio of ``audio_from`` if any.
+    A ``.gif`` or ``.webp`` path gets an animated image instead (see the module), without sound.
 
     ``write(frame, t)`` places the frame at ``t`` seconds (see the module's output-rate policy);
     without ``t``, at ``n / fps``. Frames must all have the same even width and height. Audio is
