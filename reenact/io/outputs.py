@@ -21,14 +21,19 @@ def check_output(path: str | Path, force: bool) -> Path:
     """Refuse to overwrite an existing ``path`` unless ``force``; make sure its folder can be written
     (a file is made there and removed: a read-only folder or disk fails now, before models load)."""
     path = _not_existing(Path(path), force)
+    os.unlink(_temporary(path, ".probe"))
+    return path
+
+
+def _temporary(path: Path, suffix: str) -> Path:
+    """A new empty hidden file beside ``path`` (its folder made first); :class:`OutputError` if it cannot be."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, probe = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".probe", dir=path.parent)
-        os.close(fd)
-        os.unlink(probe)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=suffix, dir=path.parent)
     except OSError as exc:
         raise OutputError(f"{path}: cannot be written ({exc.strerror or exc})") from None
-    return path
+    os.close(fd)
+    return Path(tmp)
 
 
 def _not_existing(path: Path, force: bool) -> Path:
@@ -47,13 +52,8 @@ def atomic_output(path: str | Path, force: bool = False) -> Iterator[Path]:
     Files a writer made beside it, named after it (a GIF's lossless first pass, audio muxing's copy),
     are removed with it.
     """
-    path = check_output(path, force)
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=f".partial{path.suffix}", dir=path.parent)
-    except OSError as exc:
-        raise OutputError(f"{path}: cannot be written ({exc.strerror or exc})") from None
-    os.close(fd)
-    tmp_path = Path(tmp)
+    path = Path(path)
+    tmp_path = _temporary(_not_existing(path, force), f".partial{path.suffix}")  # its making tests the folder
     try:
         yield tmp_path
         _not_existing(path, force)
@@ -61,11 +61,12 @@ def atomic_output(path: str | Path, force: bool = False) -> Iterator[Path]:
         os.umask(umask)
         os.chmod(tmp_path, 0o666 & ~umask)  # mkstemp makes 0600; a finished output gets the usual mode
         os.replace(tmp_path, path)
-    except OSError as exc:
-        if not str(exc.filename or "").startswith(str(tmp_path.with_suffix(""))):  # not ours (an input, say)
-            raise
-        raise OutputError(f"{path}: could not be written ({exc.strerror or exc}); nothing was left there") from None
-    finally:
-        for left in path.parent.glob(glob.escape(tmp_path.stem) + "*"):  # it, and what writers made beside it
+    except BaseException as exc:
+        # A writer stopped midway may leave files named after ours beside it; finished writers remove
+        # theirs, so the folder is searched only on failure (a feature cache holds thousands of files).
+        for left in path.parent.glob(glob.escape(tmp_path.stem) + "*"):
             with contextlib.suppress(FileNotFoundError):
                 left.unlink()
+        if isinstance(exc, OSError) and str(exc.filename or "").startswith(str(tmp_path.with_suffix(""))):
+            raise OutputError(f"{path}: could not be written ({exc.strerror or exc}); nothing was left there") from None
+        raise
